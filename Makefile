@@ -1,0 +1,52 @@
+# aftercommit: one binary, an HTTP API over embedded SQLite.
+#   make run    installs what is missing, builds and serves on ./data/aftercommit.db
+#   make test   installs, builds with ASan+UBSan and runs every doctest suite
+SHELL := /bin/bash
+JOBS  ?= $(shell nproc)
+PORT  ?= 8080
+
+# Debian packages the build and the tests need. `make deps` installs the ones
+# missing and does nothing when all are there.
+DEB_PACKAGES := build-essential cmake pkg-config libsqlitecpp-dev libsqlite3-dev \
+  libcpp-httplib-dev nlohmann-json3-dev doctest-dev libcli11-dev libssl-dev \
+  sqlite3 wrk
+
+.PHONY: deps build run test tsan clean
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
+	  -DAFTERCOMMIT_TESTS=OFF
+	cmake --build build -j $(JOBS) --target aftercommit
+
+run: build
+	mkdir -p data
+	./build/aftercommit serve --db data/aftercommit.db --port $(PORT)
+
+# Debug build with AddressSanitizer + UndefinedBehaviorSanitizer, then every suite.
+test: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DAFTERCOMMIT_SANITIZE=address
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j $(JOBS)
+
+# ThreadSanitizer build running the suites (the concurrency ones are what it is for).
+tsan: deps
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DAFTERCOMMIT_SANITIZE=thread
+	cmake --build build-tsan -j $(JOBS)
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest --output-on-failure -j $(JOBS)
+
+clean:
+	rm -rf build build-asan build-tsan

@@ -1,0 +1,62 @@
+// app::App: the whole program wired together: database, job runner, HTTP
+// server. main() and the in-process integration tests both start one.
+//
+// Start-up order: open + migrate the database, take the runner lock and
+// rescue orphaned jobs, start the runner, bind, then serve. Shutdown
+// (request_stop, e.g. on SIGTERM): stop accepting and let in-flight requests
+// finish, then stop the runner, letting a job in hand finish; what is left
+// is rescued at the next start.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "app/config.h"
+#include "app/context.h"
+#include "app/server.h"
+#include "core/clock.h"
+#include "db/database.h"
+#include "jobs/handler.h"
+#include "jobs/runner.h"
+
+namespace app {
+
+class App {
+ public:
+  // Opens everything and binds the port; does not serve yet. `clock` must
+  // outlive the App (tests pass a ManualClock).
+  static core::Result<std::unique_ptr<App>> create(const Config& config, const core::Clock& clock);
+  ~App();
+  App(const App&) = delete;
+  App& operator=(const App&) = delete;
+
+  int port() const noexcept { return port_; }
+  std::string url() const;
+
+  // Starts the runner and serves HTTP until request_stop(); blocks.
+  void serve();
+  // Thread-safe; makes serve() return after a graceful shutdown.
+  void request_stop();
+
+  db::Database& db() noexcept { return *db_; }
+  jobs::Runner& runner() noexcept { return *runner_; }
+  Context& context() noexcept { return *ctx_; }
+
+ private:
+  App(const Config& config, const core::Clock& clock);
+
+  std::atomic<bool> serving_{false};
+  std::atomic<bool> stop_requested_{false};
+  Config config_;
+  const core::Clock& clock_;
+  std::unique_ptr<db::Database> db_;
+  std::unique_ptr<jobs::RunnerLock> runner_lock_;
+  jobs::Registry registry_;
+  std::unique_ptr<jobs::Runner> runner_;
+  std::unique_ptr<Context> ctx_;
+  std::unique_ptr<Server> server_;
+  int port_ = 0;
+};
+
+}  // namespace app

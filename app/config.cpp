@@ -1,0 +1,21 @@
+#include "app/config.h"
+
+namespace app {
+
+core::Status Config::validate() const {
+  if (db_path.empty()) return core::Status::invalid("--db: must name a file");
+  if (port < 0 || port > 65535) return core::Status::invalid("--port: must be 0..65535");
+  if (http_threads < 1 || http_threads > 4096)
+    return core::Status::invalid("--http-threads: must be 1..4096");
+  if (busy_timeout_ms < 0 || busy_timeout_ms > 600000)
+    return core::Status::invalid("--busy-timeout: must be 0..600000 ms");
+  if (max_attempts < 1 || max_attempts > 100)
+    return core::Status::invalid("--max-attempts: must be 1..100");
+  if (max_body_bytes < 1) return core::Status::invalid("--max-body: must be at least 1 byte");
+  if (workers < 0 || workers > 1024) return core::Status::invalid("--workers: must be 0..1024");
+  if (shutdown_timeout_ms < 0) return core::Status::invalid("--shutdown-timeout: must be >= 0");
+  if (job_lease_ms < 100) return core::Status::invalid("--job-lease: must be at least 100 ms");
+  return core::Status::ok();
+}
+
+}  // namespace app

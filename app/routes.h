@@ -1,0 +1,14 @@
+// Route registration, one function per area. Each handler parses and
+// validates, calls one service function and maps its result to HTTP.
+#pragma once
+
+#include "app/context.h"
+#include "app/router.h"
+
+namespace app {
+
+void register_user_routes(Router& router, Context& ctx);
+void register_job_routes(Router& router, Context& ctx);
+void register_ops_routes(Router& router, Context& ctx);
+
+}  // namespace app

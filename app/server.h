@@ -1,0 +1,47 @@
+// app::Server: the HTTP server and the hooks every request goes through.
+//
+// The hooks live here once: request ids, the body limit (413), unknown routes
+// (404) and wrong methods (405 + Allow), exceptions (a logged 500 problem,
+// never a crash), and one log line per request on stderr.
+#pragma once
+
+#include <httplib.h>
+
+#include <memory>
+#include <string>
+
+#include "app/config.h"
+#include "app/context.h"
+#include "app/router.h"
+#include "core/status.h"
+
+namespace app {
+
+class Server {
+ public:
+  Server(const Config& config, Context& ctx);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  Router& router() noexcept { return router_; }
+
+  // Binds the listening socket; returns the port (useful with --port 0).
+  [[nodiscard]] core::Result<int> bind();
+  // Serves until stop(); returns when the listener closed and in-flight
+  // requests finished.
+  void listen();
+  // Stops accepting; thread-safe.
+  void stop();
+  bool is_running() const { return http_.is_running(); }
+
+ private:
+  void install_hooks();
+
+  const Config& config_;
+  Context& ctx_;
+  httplib::Server http_;
+  Router router_;
+};
+
+}  // namespace app

@@ -1,0 +1,17 @@
+// JSON representations of the API's resources (API.md field names).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "db/jobs.h"
+#include "db/mailbox.h"
+#include "db/users.h"
+
+namespace app {
+
+nlohmann::json user_json(const db::UserRow& user);
+nlohmann::json user_action_json(const db::UserActionRow& action);
+nlohmann::json job_json(const db::JobRow& job);
+nlohmann::json message_json(const db::MessageRow& message);
+
+}  // namespace app

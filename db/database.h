@@ -1,0 +1,138 @@
+// db::Database: the embedded SQLite database, its connections and the one way
+// to write.
+//
+// Contract
+// - `write(phase)` runs `phase` inside exactly one write transaction opened
+//   with BEGIN IMMEDIATE, so the write lock is taken up front and a phase never
+//   fails half-way with SQLITE_BUSY on its first write. If the lock cannot be
+//   had within the busy timeout (another *process* holds it), the whole phase
+//   is retried with jittered exponential backoff up to `max_attempts`, then
+//   write() returns Code::kBusy. In-process writers queue on a mutex before
+//   BEGIN, so they never spin in SQLite's busy handler against each other.
+// - A phase returns Status: ok commits, anything else rolls back and is
+//   returned unchanged. An exception thrown inside the phase (SQLite's or any
+//   other) rolls back and is translated here, using the extended error code:
+//   BUSY -> kBusy (retried), FULL -> kStorageFull, CONSTRAINT -> kConflict,
+//   anything else -> kInternal. Nothing is ever half-written.
+// - Callbacks registered with Tx::after_commit run after COMMIT returned, on
+//   the writer's thread, and never after a rollback.
+// - `read(fn)` runs fn in a read transaction on a pooled read-only connection
+//   (WAL lets readers run beside the writer). It sees only committed data.
+//
+// Threads: every method is thread-safe. A Conn is used by one thread at a
+// time (it is leased), and its prepared statements never cross connections.
+// Types here carry no SQLite type, so a PostgreSQL backend can stand behind
+// the same interface.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/status.h"
+
+namespace db {
+
+class Conn;  // one connection and its prepared statements (db/conn.h, private to db/)
+
+enum class Synchronous { kFull, kNormal };
+
+struct Options {
+  std::string path;
+  Synchronous synchronous = Synchronous::kFull;
+  int busy_timeout_ms = 1000;
+  int max_attempts = 3;
+  // When false, open() refuses to create a missing file (CLI tools on an existing db).
+  bool create = true;
+};
+
+// An open write transaction. Only Database::write creates one; a phase gets
+// it by reference and must not keep it.
+class Tx {
+ public:
+  Tx(const Tx&) = delete;
+  Tx& operator=(const Tx&) = delete;
+
+  Conn& conn() noexcept { return conn_; }
+  // Runs after a successful COMMIT (never after rollback), in registration order.
+  void after_commit(std::function<void()> fn) { after_commit_.push_back(std::move(fn)); }
+  // Set by db::stage_job; the database's commit listener is told after COMMIT.
+  void note_job_staged() noexcept { jobs_staged_ = true; }
+  bool jobs_staged() const noexcept { return jobs_staged_; }
+
+ private:
+  friend class Database;
+  explicit Tx(Conn& conn) noexcept : conn_(conn) {}
+  Conn& conn_;
+  bool jobs_staged_ = false;
+  std::vector<std::function<void()>> after_commit_;
+};
+
+struct TxStats {
+  int attempts = 0;  // BEGIN IMMEDIATE attempts this write needed (1 = no busy retry)
+};
+
+// Counters for /metrics. Monotonic, read without a lock.
+struct DbCounters {
+  std::atomic<std::uint64_t> write_tx = 0;        // write() calls
+  std::atomic<std::uint64_t> tx_attempts = 0;     // BEGIN IMMEDIATE attempts
+  std::atomic<std::uint64_t> busy_retries = 0;    // attempts that met SQLITE_BUSY
+  std::atomic<std::uint64_t> busy_exhausted = 0;  // writes answered kBusy
+  std::atomic<std::uint64_t> commits = 0;
+  std::atomic<std::uint64_t> rollbacks = 0;
+};
+
+struct CommitInfo {
+  bool jobs_staged = false;
+};
+
+class Database {
+ public:
+  // Opens (creating if allowed) the file, switches it to WAL, and applies the
+  // migrations. Fails with a one-line message for a file that is not a
+  // database, is read-only, or has a schema newer than this binary.
+  static core::Result<std::unique_ptr<Database>> open(const Options& options);
+
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  [[nodiscard]] core::Status write(const std::function<core::Status(Tx&)>& phase,
+                                   TxStats* stats = nullptr);
+  [[nodiscard]] core::Status read(const std::function<core::Status(Conn&)>& fn);
+
+  // Called after every COMMIT, on the committing thread. Set once, before use.
+  void set_commit_listener(std::function<void(const CommitInfo&)> listener);
+
+  // A trivial read on a read connection: ok when the database answers.
+  [[nodiscard]] core::Status ping();
+
+  // The schema version the file is at (PRAGMA user_version).
+  [[nodiscard]] core::Result<int> schema_version();
+
+  const DbCounters& counters() const noexcept { return counters_; }
+  const Options& options() const noexcept { return options_; }
+
+ private:
+  explicit Database(Options options);
+  core::Result<std::unique_ptr<Conn>> open_conn(bool read_only);
+  std::unique_ptr<Conn> lease_reader();
+  void return_reader(std::unique_ptr<Conn> conn);
+
+  const Options options_;
+  DbCounters counters_;
+  std::function<void(const CommitInfo&)> commit_listener_;
+
+  std::mutex write_mu_;           // one in-process writer at a time
+  std::unique_ptr<Conn> writer_;  // guarded by write_mu_
+
+  std::mutex readers_mu_;
+  std::vector<std::unique_ptr<Conn>> idle_readers_;  // guarded by readers_mu_
+};
+
+}  // namespace db

@@ -1,0 +1,75 @@
+// Job states and their transitions.
+//
+//                 stage (in the business transaction)
+//                              |
+//                              v
+//   retry (API) ------> +-------------+ <------------------------------+
+//   (discarded,         |  available  |                                |
+//    cancelled)         +-------------+                                |
+//                         |        | cancel (API)                      |
+//                   claim |        v                                   |
+//                 (runner)|   +-----------+                            |
+//                         |   | cancelled |  final                     |
+//                         v   +-----------+                            |
+//                   +---------+        ^ cancel (API)                  |
+//     +------------ | running | ----+  |                               |
+//     |             +---------+     |  |                               |
+//     | complete       |  fail or   |  |  claim when run_at <= now     |
+//     | (runner, in    |  rescue    |  |  (runner)                     |
+//     |  the effect's  v  (runner,  |  |                               |
+//     |  transaction) +-----------+ |  |                               |
+//     |               | retryable |-+--+-------------------------------+
+//     v               +-----------+ |
+//  +-----------+                    | fail or rescue at max_attempts
+//  | completed |  final             v
+//  +-----------+               +-----------+
+//                              | discarded |  final (retry via the API)
+//                              +-----------+
+//
+// Who moves a job out of each state:
+// - available: the runner (claim) or the API (cancel).
+// - running: the runner that holds the claim (complete, fail) — fenced by the
+//   attempt number — or the rescuer once the lease expired.
+// - retryable: the runner (claim, when run_at has come) or the API (cancel).
+// - completed: nobody; the cleaner deletes it after the retention period.
+// - discarded, cancelled: the API (retry -> available), or the cleaner.
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+namespace jobs {
+
+enum class JobState { kAvailable, kRunning, kRetryable, kCompleted, kDiscarded, kCancelled };
+
+constexpr std::string_view to_string(JobState s) noexcept {
+  switch (s) {
+    case JobState::kAvailable:
+      return "available";
+    case JobState::kRunning:
+      return "running";
+    case JobState::kRetryable:
+      return "retryable";
+    case JobState::kCompleted:
+      return "completed";
+    case JobState::kDiscarded:
+      return "discarded";
+    case JobState::kCancelled:
+      return "cancelled";
+  }
+  return "unknown";
+}
+
+constexpr std::optional<JobState> parse_job_state(std::string_view s) noexcept {
+  for (JobState st : {JobState::kAvailable, JobState::kRunning, JobState::kRetryable,
+                      JobState::kCompleted, JobState::kDiscarded, JobState::kCancelled}) {
+    if (to_string(st) == s) return st;
+  }
+  return std::nullopt;
+}
+
+constexpr bool is_final(JobState s) noexcept {
+  return s == JobState::kCompleted || s == JobState::kDiscarded || s == JobState::kCancelled;
+}
+
+}  // namespace jobs

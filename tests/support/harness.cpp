@@ -1,0 +1,212 @@
+#include "tests/support/harness.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <random>
+#include <stdexcept>
+
+namespace testing {
+
+namespace fs = std::filesystem;
+
+TempDir::TempDir() {
+  static std::atomic<int> counter{0};
+  std::random_device rd;
+  path_ = fs::temp_directory_path() /
+          ("aftercommit-test-" + std::to_string(::getpid()) + "-" +
+           std::to_string(counter.fetch_add(1)) + "-" + std::to_string(rd() % 100000));
+  fs::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+app::Config test_config(const TempDir& dir) {
+  app::Config c;
+  c.db_path = dir.file("test.db");
+  c.port = 0;
+  c.http_threads = 16;
+  return c;
+}
+
+InProcessServer::InProcessServer(app::Config config, const core::Clock* clock) {
+  auto created = app::App::create(config, clock ? *clock : system_clock_);
+  if (!created) throw std::runtime_error("app did not start: " + created.status().to_string());
+  app_ = std::move(*created);
+  thread_ = std::thread([this] { app_->serve(); });
+}
+
+InProcessServer::~InProcessServer() {
+  stop();
+}
+
+void InProcessServer::stop() {
+  if (thread_.joinable()) {
+    app_->request_stop();
+    thread_.join();
+  }
+}
+
+httplib::Client InProcessServer::client() const {
+  httplib::Client c("127.0.0.1", port());
+  c.set_tcp_nodelay(true);
+  c.set_read_timeout(30, 0);
+  c.set_connection_timeout(5, 0);
+  return c;
+}
+
+ServerProcess::ServerProcess(const std::string& db_path, std::vector<std::string> extra_args) {
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  std::vector<std::string> args = {AFTERCOMMIT_BINARY, "serve", "--port", "0", "--db", db_path};
+  for (auto& a : extra_args) args.push_back(std::move(a));
+  pid_ = ::fork();
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ == 0) {
+    ::dup2(pipe_fds[1], STDOUT_FILENO);
+    const int devnull = ::open("/dev/null", O_WRONLY);
+    if (devnull >= 0 && std::getenv("AFTERCOMMIT_TEST_SERVER_STDERR") == nullptr) {
+      ::dup2(devnull, STDERR_FILENO);
+    }
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::close(pipe_fds[1]);
+  stdout_fd_ = pipe_fds[0];
+  const std::string first = read_stdout_line(std::chrono::seconds(20));
+  const std::string prefix = "listening on http://";
+  if (first.rfind(prefix, 0) != 0) {
+    kill9();
+    throw std::runtime_error("server did not print its address; got: '" + first + "'");
+  }
+  port_ = std::stoi(first.substr(first.rfind(':') + 1));
+}
+
+ServerProcess::~ServerProcess() {
+  kill9();
+  if (stdout_fd_ >= 0) ::close(stdout_fd_);
+}
+
+std::string ServerProcess::read_stdout_line(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto nl = buffered_.find('\n');
+    if (nl != std::string::npos) {
+      std::string line = buffered_.substr(0, nl);
+      buffered_.erase(0, nl + 1);
+      return line;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || stdout_fd_ < 0) return "";
+    pollfd p{stdout_fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return "";
+    char buf[512];
+    const ssize_t n = ::read(stdout_fd_, buf, sizeof buf);
+    if (n <= 0) return "";
+    buffered_.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+httplib::Client ServerProcess::client() const {
+  httplib::Client c("127.0.0.1", port_);
+  c.set_tcp_nodelay(true);
+  c.set_read_timeout(30, 0);
+  c.set_connection_timeout(5, 0);
+  return c;
+}
+
+void ServerProcess::kill9() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+}
+
+int ServerProcess::terminate_and_wait() {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, SIGTERM);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::pair<int, std::string> run_binary(const std::vector<std::string>& args) {
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  std::vector<std::string> full = {AFTERCOMMIT_BINARY};
+  full.insert(full.end(), args.begin(), args.end());
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(pipe_fds[1], STDOUT_FILENO);
+    ::dup2(pipe_fds[1], STDERR_FILENO);
+    std::vector<char*> argv;
+    for (auto& a : full) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::close(pipe_fds[1]);
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(pipe_fds[0], buf, sizeof buf)) > 0)
+    out.append(buf, static_cast<std::size_t>(n));
+  ::close(pipe_fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::string HttpResult::header(const std::string& name) const {
+  auto it = headers.find(name);
+  return it == headers.end() ? "" : it->second;
+}
+
+HttpResult request(httplib::Client& client, const std::string& method, const std::string& path,
+                   const std::string& body, const std::string& content_type,
+                   const httplib::Headers& headers) {
+  httplib::Result r{nullptr, httplib::Error::Unknown};
+  if (method == "GET") {
+    r = client.Get(path, headers);
+  } else if (method == "POST") {
+    r = client.Post(path, headers, body, content_type);
+  } else if (method == "PUT") {
+    r = client.Put(path, headers, body, content_type);
+  } else if (method == "DELETE") {
+    r = client.Delete(path, headers, body, content_type);
+  } else {
+    throw std::invalid_argument("unsupported method " + method);
+  }
+  HttpResult out;
+  if (!r) return out;
+  out.status = r->status;
+  out.body = r->body;
+  out.headers = r->headers;
+  return out;
+}
+
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return pred();
+}
+
+}  // namespace testing

@@ -1,0 +1,115 @@
+// Test harness shared by every suite.
+//
+// - TempDir: a fresh directory under $TMPDIR, removed at scope end.
+// - InProcessServer: the real app::App (database, runner, HTTP server) on a
+//   free port in this process, serving on a background thread. Tests speak
+//   real HTTP to it and may reach its seams (clock, db, runner).
+// - ServerProcess: the real `aftercommit` binary as a child process, for
+//   what needs a process boundary: kill -9, restart, stdout, exit codes.
+// - Http helpers: a keep-alive client and JSON parsing of answers.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "app/app.h"
+#include "app/config.h"
+#include "core/clock.h"
+
+namespace testing {
+
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// A config for tests: port 0, a database file in `dir`, few HTTP threads.
+app::Config test_config(const TempDir& dir);
+
+class InProcessServer {
+ public:
+  // Starts serving; throws std::runtime_error when the app cannot start.
+  explicit InProcessServer(app::Config config, const core::Clock* clock = nullptr);
+  ~InProcessServer();  // graceful stop
+  InProcessServer(const InProcessServer&) = delete;
+  InProcessServer& operator=(const InProcessServer&) = delete;
+
+  app::App& app() { return *app_; }
+  int port() const { return app_->port(); }
+  std::string url() const { return app_->url(); }
+  httplib::Client client() const;
+  void stop();
+
+ private:
+  core::SystemClock system_clock_;
+  std::unique_ptr<app::App> app_;
+  std::thread thread_;
+};
+
+class ServerProcess {
+ public:
+  // Starts `aftercommit serve --port 0 --db <db> <extra...>` and waits for the
+  // "listening on" line. Throws std::runtime_error if it does not come.
+  explicit ServerProcess(const std::string& db_path, std::vector<std::string> extra_args = {});
+  ~ServerProcess();  // SIGKILL if still running
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  int port() const { return port_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  pid_t pid() const { return pid_; }
+  httplib::Client client() const;
+  // Lines printed on stdout after the first (e.g. the fake gateway URL).
+  std::string read_stdout_line(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+  void kill9();              // SIGKILL and reap
+  int terminate_and_wait();  // SIGTERM; returns the exit status (-1 on a signal death)
+
+ private:
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+  std::string buffered_;
+  int port_ = 0;
+};
+
+// Runs the binary with args to completion; returns {exit code, stdout+stderr}.
+std::pair<int, std::string> run_binary(const std::vector<std::string>& args);
+
+struct HttpResult {
+  int status = 0;  // 0 when the request failed at the transport level
+  std::string body;
+  httplib::Headers headers;
+  nlohmann::json json() const { return nlohmann::json::parse(body); }
+  std::string header(const std::string& name) const;
+};
+
+HttpResult request(httplib::Client& client, const std::string& method, const std::string& path,
+                   const std::string& body = "",
+                   const std::string& content_type = "application/json",
+                   const httplib::Headers& headers = {});
+
+// Polls `pred` every 5 ms until it holds or `timeout` passes. For conditions
+// the test cannot be signalled about (work done by another process).
+bool eventually(const std::function<bool()>& pred,
+                std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+}  // namespace testing
