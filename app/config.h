@@ -35,6 +35,9 @@ struct Config {
   int shutdown_timeout_ms = 10000;  // --shutdown-timeout: how long running jobs may finish
   int job_lease_ms = 30000;         // --job-lease: a claim expires unless heartbeated
 
+  // --- webhooks ---
+  std::vector<std::string> webhook_urls;  // --webhook-url (repeatable): domain events go there
+
   core::Status validate() const;
 };
 

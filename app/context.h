@@ -5,6 +5,7 @@
 #include "app/config.h"
 #include "core/clock.h"
 #include "db/database.h"
+#include "jobs/outbox.h"
 #include "services/jobs_admin.h"
 #include "services/users.h"
 
@@ -12,11 +13,17 @@ namespace app {
 
 struct Context {
   Context(const Config& cfg, db::Database& database, const core::Clock& clk)
-      : config(cfg), db(database), clock(clk), users(database, clk), jobs_admin(database) {}
+      : config(cfg),
+        db(database),
+        clock(clk),
+        outbox(cfg.webhook_urls),
+        users(database, clk, outbox),
+        jobs_admin(database, clk) {}
 
   const Config& config;
   db::Database& db;
   const core::Clock& clock;
+  jobs::Outbox outbox;
   services::Users users;
   services::JobsAdmin jobs_admin;
 };

@@ -52,6 +52,27 @@ void register_job_routes(Router& router, Context& ctx) {
     if (!job) return problem_for(job.status());
     return json_reply(200, job_json(*job));
   });
+  // Retry and cancel: each one conditional UPDATE; a job in another state is
+  // a 409 naming that state. Nothing else is written.
+  auto transition = [&ctx](const httplib::Request& req, WriteContext& w, bool retry) {
+    auto id = parse_id(req.matches[1].str());
+    if (!id) return problem(404, "not-found", "Not found", "no such job");
+    return w.transact([&](db::Tx& tx) {
+      auto job = retry ? ctx.jobs_admin.retry(tx, *id) : ctx.jobs_admin.cancel(tx, *id);
+      if (job) return json_reply(200, job_json(*job));
+      if (job.status().code() == core::Code::kConflict) {
+        return problem(409, "invalid-transition", "Invalid transition", job.status().message());
+      }
+      return problem_for(job.status());
+    });
+  };
+  router.post(R"(/jobs/([^/]+)/retry)", [transition](const httplib::Request& req, WriteContext& w) {
+    return transition(req, w, true);
+  });
+  router.post(R"(/jobs/([^/]+)/cancel)",
+              [transition](const httplib::Request& req, WriteContext& w) {
+                return transition(req, w, false);
+              });
   router.get(R"(/mailbox)", [&ctx](const httplib::Request& req) {
     if (!req.has_param("to") || req.get_param_value("to").empty()) {
       return invalid_parameter("the to query parameter is required");

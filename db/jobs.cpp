@@ -40,6 +40,13 @@ constexpr char kRescueJobs[] =
     "errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', ?1, 'message', "
     "'lease expired: the runner stopped before finishing this attempt')) "
     "WHERE state = 'running' AND lease_until < ?2";
+constexpr char kRetryJob[] =
+    "UPDATE jobs SET state = 'available', run_at = ?2, finished_at = NULL, lease_until = NULL, "
+    "max_attempts = max(max_attempts, attempt + 1) "
+    "WHERE id = ?1 AND state IN ('discarded','cancelled') RETURNING " AC_JOB_COLUMNS;
+constexpr char kCancelJob[] =
+    "UPDATE jobs SET state = 'cancelled', finished_at = ?2 "
+    "WHERE id = ?1 AND state IN ('available','retryable') RETURNING " AC_JOB_COLUMNS;
 constexpr char kFindJob[] = "SELECT " AC_JOB_COLUMNS " FROM jobs WHERE id = ?1";
 constexpr char kListJobs[] = "SELECT " AC_JOB_COLUMNS
                              " FROM jobs WHERE (?1 IS NULL OR state = ?1) "
@@ -138,6 +145,28 @@ int rescue_jobs(Tx& tx, core::Millis now, core::Millis lease_cutoff) {
   q->bind(1, static_cast<std::int64_t>(now));
   q->bind(2, static_cast<std::int64_t>(lease_cutoff));
   return q->exec();
+}
+
+namespace {
+
+std::optional<JobRow> transition(Tx& tx, const char* sql, std::int64_t id, core::Millis now) {
+  auto q = tx.conn().query(sql);
+  q->bind(1, id);
+  q->bind(2, static_cast<std::int64_t>(now));
+  if (!q->executeStep()) return std::nullopt;
+  JobRow row = job_from(*q);
+  q->executeStep();  // finish the statement
+  return row;
+}
+
+}  // namespace
+
+std::optional<JobRow> retry_job(Tx& tx, std::int64_t id, core::Millis now) {
+  return transition(tx, kRetryJob, id, now);
+}
+
+std::optional<JobRow> cancel_job(Tx& tx, std::int64_t id, core::Millis now) {
+  return transition(tx, kCancelJob, id, now);
 }
 
 std::optional<JobRow> find_job(Conn& conn, std::int64_t id) {

@@ -72,6 +72,14 @@ bool fail_job(Tx& tx, std::int64_t id, int attempt, const std::string& message, 
 // whose lease ended before `lease_cutoff`. Returns how many were rescued.
 int rescue_jobs(Tx& tx, core::Millis now, core::Millis lease_cutoff);
 
+// API transitions. Each is one conditional UPDATE ... RETURNING: nullopt when
+// the job is not in a state the transition leaves from (or does not exist).
+// retry: discarded|cancelled -> available (run now; one more attempt is
+// allowed when the job had used them all). cancel: available|retryable ->
+// cancelled.
+std::optional<JobRow> retry_job(Tx& tx, std::int64_t id, core::Millis now);
+std::optional<JobRow> cancel_job(Tx& tx, std::int64_t id, core::Millis now);
+
 struct JobFilter {
   std::optional<std::string> state;
   std::optional<std::string> kind;

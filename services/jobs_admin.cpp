@@ -4,6 +4,24 @@
 
 namespace services {
 
+core::Result<db::JobRow> JobsAdmin::transition(
+    db::Tx& tx, std::int64_t id, const char* verb,
+    std::optional<db::JobRow> (*apply)(db::Tx&, std::int64_t, core::Millis)) const {
+  if (auto moved = apply(tx, id, clock_.now_ms())) return std::move(*moved);
+  auto current = db::find_job(tx.conn(), id);
+  if (!current) return core::Status::not_found("no job with id " + std::to_string(id));
+  return core::Status::conflict("job " + std::to_string(id) + " is " + current->state +
+                                " and cannot be " + verb);
+}
+
+core::Result<db::JobRow> JobsAdmin::retry(db::Tx& tx, std::int64_t id) const {
+  return transition(tx, id, "retried (only discarded or cancelled jobs can)", db::retry_job);
+}
+
+core::Result<db::JobRow> JobsAdmin::cancel(db::Tx& tx, std::int64_t id) const {
+  return transition(tx, id, "cancelled (only available or retryable jobs can)", db::cancel_job);
+}
+
 core::Result<db::JobRow> JobsAdmin::get(std::int64_t id) const {
   std::optional<db::JobRow> job;
   core::Status st = db_.read([&](db::Conn& c) {

@@ -14,6 +14,8 @@ CreateOrGet Users::create_or_get(db::Tx& tx, const std::string& email) const {
     job.kind = "send_welcome_email";
     job.args_json = nlohmann::json{{"user_id", inserted->id}, {"email", inserted->email}}.dump();
     (void)db::stage_job(tx, job, now);
+    outbox_.publish(tx, "user.created", "user:" + std::to_string(inserted->id),
+                    {{"id", inserted->id}, {"email", inserted->email}}, now);
     return {std::move(*inserted), true};
   }
   // The row exists and we hold the write lock, so this read cannot miss it.

@@ -3,8 +3,8 @@
 // create_or_get is one atomic phase: inside the caller's write transaction it
 // inserts the user (INSERT ... ON CONFLICT DO NOTHING), and only when that
 // inserted a row, the `created` audit row and the staged send_welcome_email
-// job. All three commit together or not at all; an existing user writes
-// nothing.
+// job (and a user.created event for webhooks, when configured). All commit
+// together or not at all; an existing user writes nothing.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +16,7 @@
 #include "core/status.h"
 #include "db/database.h"
 #include "db/users.h"
+#include "jobs/outbox.h"
 
 namespace services {
 
@@ -29,7 +30,8 @@ struct CreateOrGet {
 
 class Users {
  public:
-  Users(db::Database& db, const core::Clock& clock) : db_(db), clock_(clock) {}
+  Users(db::Database& db, const core::Clock& clock, const jobs::Outbox& outbox)
+      : db_(db), clock_(clock), outbox_(outbox) {}
 
   // `email` must be normalized (services::normalize_email).
   CreateOrGet create_or_get(db::Tx& tx, const std::string& email) const;
@@ -43,6 +45,7 @@ class Users {
  private:
   db::Database& db_;
   const core::Clock& clock_;
+  const jobs::Outbox& outbox_;
 };
 
 }  // namespace services

@@ -1,0 +1,41 @@
+// jobs::Outbox: domain events for the outside world (webhooks).
+//
+// publish() is called inside the write transaction of the change an event
+// describes (user.created, product.published, order.paid) and stages one
+// `deliver_webhook` job per configured URL in that same transaction. So an
+// event is delivered if and only if its change committed, and a crash between
+// commit and delivery only delays it: the job is durable.
+//
+// Job args: {"url", "event": {"id", "type", "created_at", "data"}, "subject"}.
+// `subject` names the entity (e.g. "user:42"); the handler uses it to keep
+// events of one subject in order.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/clock.h"
+
+namespace db {
+class Tx;
+}
+
+namespace jobs {
+
+class Outbox {
+ public:
+  explicit Outbox(std::vector<std::string> webhook_urls) : urls_(std::move(webhook_urls)) {}
+
+  // Thread-safe (const). A no-op when no webhook URL is configured.
+  void publish(db::Tx& tx, const std::string& type, const std::string& subject,
+               const nlohmann::json& data, core::Millis now) const;
+
+  bool enabled() const noexcept { return !urls_.empty(); }
+
+ private:
+  std::vector<std::string> urls_;
+};
+
+}  // namespace jobs
