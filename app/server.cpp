@@ -37,6 +37,9 @@ void log_request(const httplib::Request& req, const httplib::Response& res) {
                static_cast<long long>(core::monotonic_us() - scope.start_us), scope.tx_attempts);
 }
 
+// Connections the kernel queues before accept(); SOMAXCONN caps it.
+constexpr int kListenBacklog = 1024;
+
 }  // namespace
 
 Server::Server(const Config& config, Context& ctx)
@@ -133,17 +136,22 @@ void Server::install_hooks() {
   http_.set_logger(log_request);
 }
 
+bool HttpServer::set_listen_backlog(int backlog) {
+  const socket_t sock = svr_sock_;
+  return sock != INVALID_SOCKET && ::listen(sock, backlog) == 0;
+}
+
 core::Result<int> Server::bind() {
-  if (config_.port == 0) {
-    const int port = http_.bind_to_any_port(config_.bind);
+  int port = config_.port;
+  if (port == 0) {
+    port = http_.bind_to_any_port(config_.bind);
     if (port <= 0) return core::Status::unavailable("--bind: cannot listen on " + config_.bind);
-    return port;
-  }
-  if (!http_.bind_to_port(config_.bind, config_.port)) {
+  } else if (!http_.bind_to_port(config_.bind, port)) {
     return core::Status::unavailable("--port: cannot listen on " + config_.bind + ":" +
-                                     std::to_string(config_.port) + " (in use or not allowed)");
+                                     std::to_string(port) + " (in use or not allowed)");
   }
-  return config_.port;
+  http_.set_listen_backlog(kListenBacklog);
+  return port;
 }
 
 void Server::listen() {

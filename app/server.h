@@ -17,6 +17,17 @@
 
 namespace app {
 
+// cpp-httplib's server with the one thing 0.11 does not expose: the listen
+// backlog, compiled into the library as 5. A burst of connections (64
+// clients at once) overflows 5 and the kernel drops SYNs, which clients see as
+// connect timeouts. Linux applies a second listen() on a bound socket as a new
+// backlog, and the socket is a protected member, so a subclass can raise it.
+class HttpServer : public httplib::Server {
+ public:
+  // Call after bind. Returns false if the socket is not bound.
+  bool set_listen_backlog(int backlog);
+};
+
 class Server {
  public:
   Server(const Config& config, Context& ctx);
@@ -40,7 +51,7 @@ class Server {
 
   const Config& config_;
   Context& ctx_;
-  httplib::Server http_;
+  HttpServer http_;
   Router router_;
 };
 

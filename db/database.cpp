@@ -132,10 +132,11 @@ core::Result<std::unique_ptr<Database>> Database::open(const Options& options) {
                                  std::to_string(latest_schema_version()) +
                                  "; refusing to touch it");
   }
-  if (*version < latest_schema_version()) {
+  const int target = options.migrate_to < 0 ? latest_schema_version() : options.migrate_to;
+  if (*version < target) {
     const int from = *version;
     st = db->write([&](Tx& tx) {
-      apply_migrations(tx, from, latest_schema_version());
+      apply_migrations(tx, from, target);
       return core::Status::ok();
     });
     if (!st) return core::Status(st.code(), "migrating " + options.path + ": " + st.message());

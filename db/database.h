@@ -49,6 +49,9 @@ struct Options {
   int max_attempts = 3;
   // When false, open() refuses to create a missing file (CLI tools on an existing db).
   bool create = true;
+  // Schema version to migrate to; -1 = latest. A seam for tests that need a
+  // file at an older version.
+  int migrate_to = -1;
 };
 
 // An open write transaction. Only Database::write creates one; a phase gets
