@@ -9,9 +9,9 @@ PORT  ?= 8080
 # missing and does nothing when all are there.
 DEB_PACKAGES := build-essential cmake pkg-config libsqlitecpp-dev libsqlite3-dev \
   libcpp-httplib-dev nlohmann-json3-dev doctest-dev libcli11-dev libssl-dev \
-  sqlite3 wrk
+  sqlite3 wrk python3
 
-.PHONY: deps build run test tsan clean
+.PHONY: deps build run test tsan bench clean
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -33,13 +33,14 @@ run: build
 	mkdir -p data
 	./build/aftercommit serve --db data/aftercommit.db --port $(PORT)
 
-# Debug build with AddressSanitizer + UndefinedBehaviorSanitizer, then every suite.
+# Debug build with AddressSanitizer + UndefinedBehaviorSanitizer, then every
+# suite in each commit mode (group, the default, and per-request).
+SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 test: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DAFTERCOMMIT_SANITIZE=address
 	cmake --build build-asan -j $(JOBS)
-	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --output-on-failure -j $(JOBS)
+	cd build-asan && $(SAN_ENV) AFTERCOMMIT_COMMIT=group ctest --output-on-failure -j $(JOBS)
+	cd build-asan && $(SAN_ENV) AFTERCOMMIT_COMMIT=per-request ctest --output-on-failure -j $(JOBS)
 
 # ThreadSanitizer build running the suites (the concurrency ones are what it is for).
 tsan: deps
@@ -47,6 +48,14 @@ tsan: deps
 	cmake --build build-tsan -j $(JOBS)
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  ctest --output-on-failure -j $(JOBS)
+
+# Release build + wrk against a fresh database with --synchronous full; prints
+# the table and writes bench/results/<date>.json and docs/PERFORMANCE.md.
+bench: deps
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
+	  -DAFTERCOMMIT_TESTS=OFF -DAFTERCOMMIT_BENCH=ON
+	cmake --build build -j $(JOBS) --target aftercommit bench_raw_sqlite bench_jobs_drain
+	python3 bench/run.py --build build
 
 clean:
 	rm -rf build build-asan build-tsan

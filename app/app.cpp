@@ -23,6 +23,7 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   options.synchronous = cfg.synchronous;
   options.busy_timeout_ms = cfg.busy_timeout_ms;
   options.max_attempts = cfg.max_attempts;
+  options.commit_mode = cfg.commit_mode;
   auto opened = db::Database::open(options);
   if (!opened) return opened.status();
   app->db_ = std::move(*opened);

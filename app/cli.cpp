@@ -14,6 +14,7 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
 
   Config cfg;
   std::string synchronous = "full";
+  std::string commit = "group";
   CLI::App* serve_cmd = cli.add_subcommand("serve", "Serve the HTTP API and run jobs");
   serve_cmd->footer(
       "Examples:\n"
@@ -43,6 +44,13 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
                    "process crash, may lose the last commits on power loss")
       ->envname("AFTERCOMMIT_SYNCHRONOUS")
       ->check(CLI::IsMember({"full", "normal"}))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--commit", commit,
+                   "group: concurrent writes share one COMMIT (and fsync), each in its own "
+                   "savepoint; per-request: one COMMIT per write")
+      ->envname("AFTERCOMMIT_COMMIT")
+      ->check(CLI::IsMember({"group", "per-request"}))
       ->capture_default_str();
   serve_cmd
       ->add_option("--max-attempts", cfg.max_attempts,
@@ -78,6 +86,7 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
     return cli.exit(e);
   }
   cfg.synchronous = synchronous == "normal" ? db::Synchronous::kNormal : db::Synchronous::kFull;
+  cfg.commit_mode = commit == "per-request" ? db::CommitMode::kPerRequest : db::CommitMode::kGroup;
   if (core::Status st = cfg.validate(); !st) {
     std::fprintf(stderr, "aftercommit: %s\n", st.message().c_str());
     return 2;

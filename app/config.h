@@ -23,6 +23,9 @@ struct Config {
   db::Synchronous synchronous = db::Synchronous::kFull;
   int busy_timeout_ms = 1000;  // --busy-timeout: SQLite's wait for a lock held by another process
   int max_attempts = 3;        // --max-attempts: BEGIN IMMEDIATE tries before 409 /problems/busy
+  // --commit: group (one writer thread, many requests per COMMIT and fsync)
+  // or per-request (one COMMIT per request). See db/database.h.
+  db::CommitMode commit_mode = db::CommitMode::kGroup;
 
   // --- HTTP ---
   std::string bind = "127.0.0.1";  // --bind

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <random>
+#include <semaphore>
 #include <thread>
 
 #include "db/conn.h"
@@ -19,6 +20,10 @@ constexpr char kBeginImmediate[] = "BEGIN IMMEDIATE";
 constexpr char kBeginRead[] = "BEGIN DEFERRED";
 constexpr char kCommit[] = "COMMIT";
 constexpr char kRollback[] = "ROLLBACK";
+// Group commit: one savepoint per phase inside the batch's transaction.
+constexpr char kSavepoint[] = "SAVEPOINT phase";
+constexpr char kReleaseSavepoint[] = "RELEASE phase";
+constexpr char kRollbackToSavepoint[] = "ROLLBACK TO phase";
 constexpr char kUserVersion[] = "PRAGMA user_version";
 constexpr char kPing[] = "SELECT 1";
 
@@ -73,7 +78,15 @@ std::chrono::microseconds backoff(int attempt) {
 }  // namespace
 
 Database::Database(Options options) : options_(std::move(options)) {}
-Database::~Database() = default;
+
+Database::~Database() {
+  {
+    std::lock_guard lock(queue_mu_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  if (writer_thread_.joinable()) writer_thread_.join();
+}
 
 core::Result<std::unique_ptr<Conn>> Database::open_conn(bool read_only) {
   std::unique_ptr<Conn> conn;
@@ -124,6 +137,11 @@ core::Result<std::unique_ptr<Database>> Database::open(const Options& options) {
   if (!st)
     return core::Status(st.code(), "cannot open database " + options.path + ": " + st.message());
 
+  if (options.commit_mode == CommitMode::kGroup) {
+    Database* raw = db.get();
+    db->writer_thread_ = std::thread([raw] { raw->writer_loop(); });
+  }
+
   auto version = db->schema_version();
   if (!version) return version.status();
   if (*version > latest_schema_version()) {
@@ -144,8 +162,30 @@ core::Result<std::unique_ptr<Database>> Database::open(const Options& options) {
   return db;
 }
 
+// Everything a caller hands the writer thread, and what it gets back.
+struct Database::WriteRequest {
+  const std::function<core::Status(Tx&)>* phase = nullptr;
+  core::Status status;
+  int attempts = 0;
+  std::vector<std::function<void()>> after_commit;
+  std::binary_semaphore done{0};
+};
+
 core::Status Database::write(const std::function<core::Status(Tx&)>& phase, TxStats* stats) {
   counters_.write_tx.fetch_add(1, std::memory_order_relaxed);
+  std::vector<std::function<void()>> after_commit;
+  core::Status st = options_.commit_mode == CommitMode::kGroup
+                        ? write_grouped(phase, stats, after_commit)
+                        : write_per_request(phase, stats, after_commit);
+  if (st) {
+    for (auto& fn : after_commit) fn();
+  }
+  return st;
+}
+
+core::Status Database::write_per_request(const std::function<core::Status(Tx&)>& phase,
+                                         TxStats* stats,
+                                         std::vector<std::function<void()>>& after_commit) {
   std::unique_lock lock(write_mu_);
   for (int attempt = 1;; ++attempt) {
     counters_.tx_attempts.fetch_add(1, std::memory_order_relaxed);
@@ -164,7 +204,7 @@ core::Status Database::write(const std::function<core::Status(Tx&)>& phase, TxSt
       counters_.commits.fetch_add(1, std::memory_order_relaxed);
       lock.unlock();
       if (commit_listener_) commit_listener_(CommitInfo{tx.jobs_staged()});
-      for (auto& fn : tx.after_commit_) fn();
+      after_commit = std::move(tx.after_commit_);
       return st;
     }
     rollback_if_open(*writer_);
@@ -179,6 +219,141 @@ core::Status Database::write(const std::function<core::Status(Tx&)>& phase, TxSt
     lock.unlock();
     std::this_thread::sleep_for(backoff(attempt));
     lock.lock();
+  }
+}
+
+core::Status Database::write_grouped(const std::function<core::Status(Tx&)>& phase, TxStats* stats,
+                                     std::vector<std::function<void()>>& after_commit) {
+  WriteRequest request;
+  request.phase = &phase;
+  {
+    std::lock_guard lock(queue_mu_);
+    if (stopping_) return core::Status::unavailable("the database is closing");
+    queue_.push_back(&request);
+  }
+  queue_cv_.notify_one();
+  request.done.acquire();  // the writer released it after COMMIT (or rollback)
+  if (stats) stats->attempts = request.attempts;
+  after_commit = std::move(request.after_commit);
+  return request.status;
+}
+
+void Database::writer_loop() {
+  std::vector<WriteRequest*> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(queue_mu_);
+      queue_cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+      if (queue_.empty()) return;  // stopping, and nothing left to write
+      const std::size_t n = std::min<std::size_t>(queue_.size(), options_.max_batch);
+      batch.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+    run_batch(batch);
+    for (WriteRequest* r : batch) r->done.release();  // r may be gone after this
+    batch.clear();
+  }
+}
+
+void Database::run_batch(std::vector<WriteRequest*>& batch) {
+  std::vector<WriteRequest*> pending = batch;
+  while (!pending.empty()) {
+    // 1. The write lock, retried only against other processes.
+    core::Status begin = core::Status::ok();
+    int attempt = 1;
+    for (;; ++attempt) {
+      counters_.tx_attempts.fetch_add(1, std::memory_order_relaxed);
+      begin = guarded([&] {
+        writer_->query(kBeginImmediate)->exec();
+        return core::Status::ok();
+      });
+      if (begin || begin.code() != core::Code::kBusy || attempt >= options_.max_attempts) break;
+      counters_.busy_retries.fetch_add(1, std::memory_order_relaxed);
+      std::this_thread::sleep_for(backoff(attempt));
+    }
+    for (WriteRequest* r : pending) r->attempts += attempt;
+    if (!begin) {
+      rollback_if_open(*writer_);
+      if (begin.code() == core::Code::kBusy) {
+        counters_.busy_exhausted.fetch_add(pending.size(), std::memory_order_relaxed);
+        begin = core::Status::busy("write lock not acquired after " + std::to_string(attempt) +
+                                   " attempts: " + begin.message());
+      }
+      for (WriteRequest* r : pending) r->status = begin;
+      return;
+    }
+
+    // 2. Each phase in its own savepoint.
+    std::vector<WriteRequest*> applied;  // phases whose savepoint was released
+    std::vector<WriteRequest*> rerun;    // innocent phases whose transaction was lost
+    bool jobs_staged = false;
+    bool tx_lost = false;
+    for (WriteRequest* r : pending) {
+      if (tx_lost) {
+        rerun.push_back(r);
+        continue;
+      }
+      Tx tx(*writer_);
+      core::Status st = guarded([&] {
+        writer_->query(kSavepoint)->exec();
+        core::Status phase_st = (*r->phase)(tx);
+        if (!phase_st) return phase_st;
+        writer_->query(kReleaseSavepoint)->exec();
+        return core::Status::ok();
+      });
+      if (st) {
+        jobs_staged = jobs_staged || tx.jobs_staged();
+        r->after_commit = std::move(tx.after_commit_);
+        applied.push_back(r);
+        continue;
+      }
+      r->status = st;
+      counters_.rollbacks.fetch_add(1, std::memory_order_relaxed);
+      core::Status undone = core::Status::internal("transaction already rolled back");
+      if (sqlite3_get_autocommit(writer_->sqlite().getHandle()) == 0) {
+        undone = guarded([&] {
+          writer_->query(kRollbackToSavepoint)->exec();
+          writer_->query(kReleaseSavepoint)->exec();
+          return core::Status::ok();
+        });
+      }
+      if (!undone) {
+        // SQLite rolled back the whole transaction (or could not undo the
+        // savepoint): the phases applied so far are gone with it. They did
+        // nothing wrong, so they run again in a new transaction.
+        tx_lost = true;
+        for (WriteRequest* a : applied) a->after_commit.clear();
+        rerun.insert(rerun.end(), applied.begin(), applied.end());
+        applied.clear();
+        jobs_staged = false;
+      }
+    }
+
+    // 3. One COMMIT, one fsync, for every applied phase.
+    if (tx_lost) {
+      rollback_if_open(*writer_);
+    } else {
+      core::Status commit = guarded([&] {
+        writer_->query(kCommit)->exec();
+        return core::Status::ok();
+      });
+      if (commit) {
+        counters_.commits.fetch_add(1, std::memory_order_relaxed);
+        counters_.batches.fetch_add(1, std::memory_order_relaxed);
+        counters_.batched_phases.fetch_add(applied.size(), std::memory_order_relaxed);
+        for (WriteRequest* r : applied) r->status = core::Status::ok();
+        if (commit_listener_) commit_listener_(CommitInfo{jobs_staged});
+      } else {
+        rollback_if_open(*writer_);
+        counters_.rollbacks.fetch_add(applied.size(), std::memory_order_relaxed);
+        for (WriteRequest* r : applied) {
+          r->status = commit;
+          r->after_commit.clear();
+        }
+      }
+    }
+    counters_.phase_reruns.fetch_add(rerun.size(), std::memory_order_relaxed);
+    pending = std::move(rerun);
   }
 }
 
@@ -228,9 +403,8 @@ core::Status Database::ping() {
 
 core::Result<int> Database::schema_version() {
   int version = 0;
-  core::Status st = guarded([&] {
-    std::lock_guard lock(write_mu_);
-    auto q = writer_->query(kUserVersion);
+  core::Status st = read([&](Conn& c) {
+    auto q = c.query(kUserVersion);
     if (q->executeStep()) version = q->getColumn(0).getInt();
     return core::Status::ok();
   });

@@ -2,35 +2,61 @@
 // to write.
 //
 // Contract
-// - `write(phase)` runs `phase` inside exactly one write transaction opened
-//   with BEGIN IMMEDIATE, so the write lock is taken up front and a phase never
+// - `write(phase)` runs `phase` inside a write transaction opened with
+//   BEGIN IMMEDIATE, so the write lock is taken up front and a phase never
 //   fails half-way with SQLITE_BUSY on its first write. If the lock cannot be
-//   had within the busy timeout (another *process* holds it), the whole phase
-//   is retried with jittered exponential backoff up to `max_attempts`, then
-//   write() returns Code::kBusy. In-process writers queue on a mutex before
-//   BEGIN, so they never spin in SQLite's busy handler against each other.
-// - A phase returns Status: ok commits, anything else rolls back and is
-//   returned unchanged. An exception thrown inside the phase (SQLite's or any
-//   other) rolls back and is translated here, using the extended error code:
-//   BUSY -> kBusy (retried), FULL -> kStorageFull, CONSTRAINT -> kConflict,
-//   anything else -> kInternal. Nothing is ever half-written.
-// - Callbacks registered with Tx::after_commit run after COMMIT returned, on
-//   the writer's thread, and never after a rollback.
+//   had within the busy timeout (another *process* holds it), BEGIN is
+//   retried with jittered exponential backoff up to `max_attempts`, then
+//   write() returns Code::kBusy.
+// - A phase returns Status: ok commits, anything else rolls back everything
+//   the phase wrote and is returned unchanged. An exception thrown inside the
+//   phase (SQLite's or any other) does the same and is translated here, using
+//   the extended error code: BUSY -> kBusy, FULL -> kStorageFull,
+//   CONSTRAINT -> kConflict, anything else -> kInternal. Nothing is ever
+//   half-written. A phase must not call write() itself (it would deadlock),
+//   must be safe to run again (it only writes through `tx`), and must not
+//   rely on thread-locals: in group mode it runs on the writer thread.
+// - write() returns only after COMMIT returned (or the phase was rolled
+//   back). Callbacks registered with Tx::after_commit then run on the
+//   caller's thread, never after a rollback.
 // - `read(fn)` runs fn in a read transaction on a pooled read-only connection
 //   (WAL lets readers run beside the writer). It sees only committed data.
 //
+// Commit modes (Options::commit_mode)
+// - kGroup (default): one writer thread owns the write connection. Callers
+//   queue their phase and wait. The writer takes every queued phase, opens
+//   one BEGIN IMMEDIATE, runs each phase inside its own SAVEPOINT (a phase
+//   that fails rolls back to its savepoint only), then COMMITs once and wakes
+//   every caller. The batch shares one fsync; each phase is still
+//   all-or-nothing and sees the phases before it exactly as if they had
+//   committed one by one (serial isolation). If a phase's error aborts the
+//   whole transaction (SQLite does that for some I/O and full-disk errors),
+//   the phases before it, which did nothing wrong, are run again in a new
+//   transaction. If COMMIT itself fails, every phase of the batch gets that
+//   error and nothing of the batch is written.
+// - kPerRequest: the caller's thread runs BEGIN IMMEDIATE, its phase and
+//   COMMIT under an in-process mutex: one fsync per write.
+// In both modes in-process writers never contend inside SQLite's busy
+// handler; busy retries only happen against other processes.
+//
+// Durability: with Synchronous::kFull an acknowledged write (write() returned
+// ok) survives power loss; with kNormal it survives a process crash but the
+// last commits may be lost on power loss (WAL is synced only at checkpoints).
+//
 // Threads: every method is thread-safe. A Conn is used by one thread at a
-// time (it is leased), and its prepared statements never cross connections.
-// Types here carry no SQLite type, so a PostgreSQL backend can stand behind
-// the same interface.
+// time (it is leased or owned by the writer thread), and its prepared
+// statements never cross connections. Types here carry no SQLite type, so a
+// PostgreSQL backend can stand behind the same interface.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/clock.h"
@@ -41,12 +67,16 @@ namespace db {
 class Conn;  // one connection and its prepared statements (db/conn.h, private to db/)
 
 enum class Synchronous { kFull, kNormal };
+enum class CommitMode { kGroup, kPerRequest };
 
 struct Options {
   std::string path;
   Synchronous synchronous = Synchronous::kFull;
   int busy_timeout_ms = 1000;
   int max_attempts = 3;
+  CommitMode commit_mode = CommitMode::kGroup;
+  // Group mode: at most this many phases share one transaction.
+  int max_batch = 256;
   // When false, open() refuses to create a missing file (CLI tools on an existing db).
   bool create = true;
   // Schema version to migrate to; -1 = latest. A seam for tests that need a
@@ -87,7 +117,10 @@ struct DbCounters {
   std::atomic<std::uint64_t> busy_retries = 0;    // attempts that met SQLITE_BUSY
   std::atomic<std::uint64_t> busy_exhausted = 0;  // writes answered kBusy
   std::atomic<std::uint64_t> commits = 0;
-  std::atomic<std::uint64_t> rollbacks = 0;
+  std::atomic<std::uint64_t> rollbacks = 0;       // phases rolled back (whole tx or savepoint)
+  std::atomic<std::uint64_t> batches = 0;         // group mode: transactions the writer committed
+  std::atomic<std::uint64_t> batched_phases = 0;  // group mode: phases in those transactions
+  std::atomic<std::uint64_t> phase_reruns = 0;    // group mode: phases re-run after a lost tx
 };
 
 struct CommitInfo {
@@ -122,8 +155,16 @@ class Database {
   const Options& options() const noexcept { return options_; }
 
  private:
+  struct WriteRequest;
+
   explicit Database(Options options);
   core::Result<std::unique_ptr<Conn>> open_conn(bool read_only);
+  core::Status write_per_request(const std::function<core::Status(Tx&)>& phase, TxStats* stats,
+                                 std::vector<std::function<void()>>& after_commit);
+  core::Status write_grouped(const std::function<core::Status(Tx&)>& phase, TxStats* stats,
+                             std::vector<std::function<void()>>& after_commit);
+  void writer_loop();
+  void run_batch(std::vector<WriteRequest*>& batch);
   std::unique_ptr<Conn> lease_reader();
   void return_reader(std::unique_ptr<Conn> conn);
 
@@ -131,8 +172,17 @@ class Database {
   DbCounters counters_;
   std::function<void(const CommitInfo&)> commit_listener_;
 
-  std::mutex write_mu_;           // one in-process writer at a time
-  std::unique_ptr<Conn> writer_;  // guarded by write_mu_
+  // Per-request mode: write_mu_ guards writer_. Group mode: writer_ belongs
+  // to writer_thread_ alone (after open() finished setting it up).
+  std::mutex write_mu_;
+  std::unique_ptr<Conn> writer_;
+
+  // Group mode: the queue of phases waiting for the writer thread.
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::vector<WriteRequest*> queue_;  // guarded by queue_mu_
+  bool stopping_ = false;             // guarded by queue_mu_
+  std::thread writer_thread_;
 
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Conn>> idle_readers_;  // guarded by readers_mu_

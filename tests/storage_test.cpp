@@ -3,10 +3,13 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <future>
 #include <iterator>
+#include <thread>
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include "db/conn.h"
 #include "db/database.h"
 #include "db/jobs.h"
 #include "db/migrations.h"
@@ -138,4 +141,119 @@ TEST_CASE("translates a constraint violation inside a phase and writes nothing")
               return core::Status::ok();
             }).is_ok());
   CHECK(users == 0);
+}
+
+namespace {
+
+// A group-commit database; users() counts what committed.
+struct GroupFixture {
+  testing::TempDir dir;
+  std::unique_ptr<db::Database> db;
+  GroupFixture() {
+    db::Options o;
+    o.path = dir.file("group.db");
+    o.commit_mode = db::CommitMode::kGroup;
+    db = std::move(db::Database::open(o).value());
+  }
+  std::int64_t users() {
+    std::int64_t n = -1;
+    REQUIRE(db->read([&](db::Conn& c) {
+                n = db::count_users(c);
+                return core::Status::ok();
+              }).is_ok());
+    return n;
+  }
+};
+
+}  // namespace
+
+TEST_CASE_FIXTURE(GroupFixture, "group commit: a failing phase rolls back only itself") {
+  // Hold the writer inside a first phase so that the others queue up and
+  // share the next transaction.
+  std::promise<void> entered, release;
+  std::thread blocker([&] {
+    REQUIRE(db->write([&](db::Tx& tx) {
+                (void)db::insert_user_if_absent(tx, "first@example.com", 1);
+                entered.set_value();
+                release.get_future().wait();
+                return core::Status::ok();
+              }).is_ok());
+  });
+  entered.get_future().wait();
+  const auto base = db->counters().write_tx.load();  // open() already wrote (migrations)
+  constexpr int kWriters = 20;
+  std::vector<core::Status> results(kWriters);
+  std::vector<std::thread> writers;
+  for (int i = 0; i < kWriters; ++i) {
+    writers.emplace_back([&, i] {
+      results[i] = db->write([&](db::Tx& tx) {
+        (void)db::insert_user_if_absent(tx, "w" + std::to_string(i) + "@example.com", 1);
+        return i % 3 == 0 ? core::Status::conflict("refused after writing") : core::Status::ok();
+      });
+    });
+  }
+  CHECK(testing::eventually([&] { return db->counters().write_tx.load() == base + kWriters; }));
+  release.set_value();
+  blocker.join();
+  for (auto& w : writers) w.join();
+
+  int refused = 0;
+  for (int i = 0; i < kWriters; ++i) {
+    CAPTURE(i);
+    if (i % 3 == 0) {
+      CHECK(results[i].code() == core::Code::kConflict);
+      ++refused;
+    } else {
+      CHECK(results[i].is_ok());
+    }
+  }
+  CHECK(users() == 1 + kWriters - refused);
+  // The queued writers really shared transactions.
+  CHECK(db->counters().batched_phases.load() > db->counters().batches.load());
+}
+
+TEST_CASE_FIXTURE(GroupFixture,
+                  "group commit: phases that lost their transaction to another's fault run again") {
+  std::promise<void> entered, release;
+  std::thread blocker([&] {
+    (void)db->write([&](db::Tx&) {
+      entered.set_value();
+      release.get_future().wait();
+      return core::Status::ok();
+    });
+  });
+  entered.get_future().wait();
+  const auto base = db->counters().write_tx.load();
+  // Queue: good, good, saboteur (ends the whole transaction, as SQLite does on
+  // some I/O errors), good. The goods must all land; the saboteur must not.
+  std::vector<std::thread> writers;
+  std::vector<core::Status> results(4);
+  for (int i = 0; i < 4; ++i) {
+    writers.emplace_back([&, i] {
+      results[i] = db->write([&](db::Tx& tx) {
+        (void)db::insert_user_if_absent(tx, "r" + std::to_string(i) + "@example.com", 1);
+        if (i == 2) {
+          tx.conn().exec("ROLLBACK");  // fault injection: the transaction is gone
+          return core::Status::internal("injected: transaction aborted");
+        }
+        return core::Status::ok();
+      });
+    });
+    // Queue them in order so the saboteur comes after two good phases.
+    REQUIRE(testing::eventually([&] { return db->counters().write_tx.load() == base + 1u + i; }));
+  }
+  release.set_value();
+  blocker.join();
+  for (auto& w : writers) w.join();
+  CHECK(results[0].is_ok());
+  CHECK(results[1].is_ok());
+  CHECK(results[2].code() == core::Code::kInternal);
+  CHECK(results[3].is_ok());
+  CHECK(users() == 3);
+  std::optional<db::UserRow> saboteur;
+  REQUIRE(db->read([&](db::Conn& c) {
+              saboteur = db::find_user_by_email(c, "r2@example.com");
+              return core::Status::ok();
+            }).is_ok());
+  CHECK_FALSE(saboteur.has_value());
 }

@@ -34,6 +34,12 @@ app::Config test_config(const TempDir& dir) {
   c.db_path = dir.file("test.db");
   c.port = 0;
   c.http_threads = 16;
+  // `make test` runs every suite once per commit mode; the binary reads the
+  // same variable through its --commit flag's envname.
+  if (const char* mode = std::getenv("AFTERCOMMIT_COMMIT")) {
+    c.commit_mode =
+        std::string(mode) == "per-request" ? db::CommitMode::kPerRequest : db::CommitMode::kGroup;
+  }
   return c;
 }
 
