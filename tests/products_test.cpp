@@ -21,12 +21,9 @@ using testing::request;
 
 namespace {
 
-// A keep-alive client whose connection is already open (retrying the
-// connect), so the concurrent requests that follow all reach the server at
-// once over established connections. cpp-httplib's listen backlog is 5: a
-// burst of 40 *new* connections has some refused by its 0.11 client (Read,
-// ENOTCONN) before the server ever sees them, which is not what these tests
-// are about.
+// A keep-alive client whose connection is already open, so that the
+// concurrent requests that follow meet in the server, over established
+// connections, rather than being spread out by their TCP handshakes.
 httplib::Client connected_client(const testing::InProcessServer& server) {
   httplib::Client c = server.client();
   c.set_keep_alive(true);
