@@ -6,7 +6,9 @@
 #include "core/clock.h"
 #include "db/database.h"
 #include "jobs/outbox.h"
+#include "services/anagrams.h"
 #include "services/jobs_admin.h"
+#include "services/products.h"
 #include "services/users.h"
 
 namespace app {
@@ -18,7 +20,9 @@ struct Context {
         clock(clk),
         outbox(cfg.webhook_urls),
         users(database, clk, outbox),
-        jobs_admin(database, clk) {}
+        jobs_admin(database, clk),
+        products(database, clk, outbox),
+        anagrams(database, clk) {}
 
   const Config& config;
   db::Database& db;
@@ -26,6 +30,8 @@ struct Context {
   jobs::Outbox outbox;
   services::Users users;
   services::JobsAdmin jobs_admin;
+  services::Products products;
+  services::Anagrams anagrams;
 };
 
 }  // namespace app

@@ -48,6 +48,8 @@ Server::Server(const Config& config, Context& ctx)
   register_user_routes(router_, ctx_);
   register_job_routes(router_, ctx_);
   register_ops_routes(router_, ctx_);
+  register_product_routes(router_, ctx_);
+  register_anagram_routes(router_, ctx_);
 }
 
 Server::~Server() {

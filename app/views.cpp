@@ -54,4 +54,19 @@ nlohmann::json message_json(const db::MessageRow& m) {
           {"created_at", format_rfc3339_ms(m.created_at)}};
 }
 
+nlohmann::json product_json(const services::Product& p) {
+  nlohmann::json meta;  // null until published
+  if (p.meta) meta = {{"id", p.meta->id}, {"note", p.meta->note}};
+  return {{"id", p.row.id},
+          {"name", p.row.name},
+          {"owner_email", p.row.owner_email},
+          {"state", p.row.state},
+          {"meta", meta},
+          {"created_at", format_rfc3339_ms(p.row.created_at)}};
+}
+
+nlohmann::json anagram_group_json(const services::AnagramGroup& g) {
+  return {{"key", g.key}, {"words", g.words}};
+}
+
 }  // namespace app

@@ -78,6 +78,51 @@ CREATE TABLE mailbox (
 ) STRICT;
 CREATE INDEX mailbox_by_recipient ON mailbox(recipient, id);
 )sql"},
+    // Products: the state column holds services::ProductState (the CHECK lists
+    // the same names); UNIQUE(product_id) on product_meta means a product is
+    // published (gets its meta row) at most once, whatever the application
+    // does. Anagram words: one row per word, so adding a word never rewrites a
+    // row another request wrote; a group is the rows sharing a key.
+    {2, "products, product meta and state audit, anagram words", R"sql(
+CREATE TABLE products (
+  id           INTEGER PRIMARY KEY,
+  name         TEXT    NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+  owner_email  TEXT    NOT NULL
+               CHECK (length(owner_email) BETWEEN 3 AND 254
+                      AND owner_email = lower(trim(owner_email))),
+  state        TEXT    NOT NULL DEFAULT 'pending' CHECK (state IN ('pending','published')),
+  created_at   INTEGER NOT NULL,
+  updated_at   INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE product_meta (
+  id          INTEGER PRIMARY KEY,
+  product_id  INTEGER NOT NULL UNIQUE REFERENCES products(id),
+  note        TEXT    NOT NULL,
+  created_at  INTEGER NOT NULL
+) STRICT;
+
+-- One row per state change; from_state is NULL for the creation.
+CREATE TABLE product_state_changes (
+  id          INTEGER PRIMARY KEY,
+  product_id  INTEGER NOT NULL REFERENCES products(id),
+  from_state  TEXT    CHECK (from_state IN ('pending','published')),
+  to_state    TEXT    NOT NULL CHECK (to_state IN ('pending','published')),
+  created_at  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX product_state_changes_by_product ON product_state_changes(product_id, id);
+
+-- A word is its own row (no read-modify-write of a shared group row), and
+-- key = its letters sorted. Both CHECKs repeat the validation of
+-- services/anagrams.h so that no path can store a word the API would reject.
+CREATE TABLE anagram_words (
+  word        TEXT    NOT NULL PRIMARY KEY
+              CHECK (length(word) BETWEEN 1 AND 64 AND word NOT GLOB '*[^a-z]*'),
+  key         TEXT    NOT NULL CHECK (length(key) = length(word)),
+  created_at  INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX anagram_words_by_key ON anagram_words(key, word);
+)sql"},
 };
 
 }  // namespace

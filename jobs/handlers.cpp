@@ -1,6 +1,7 @@
 // The built-in job kinds. Each effect lives in this database, so each is an
 // `apply` that runs in the transaction completing the job: exactly once.
 #include "db/mailbox.h"
+#include "db/products.h"
 #include "db/users.h"
 #include "jobs/handler.h"
 
@@ -24,10 +25,36 @@ core::Status send_welcome_email(const Job& job, db::Tx& tx, core::Millis now) {
   return core::Status::ok();
 }
 
+// args {"product_meta_id"} -> one mailbox message to the product's owner,
+// subject "Your product was published". The meta row was inserted in the
+// transaction that staged this job, and the runner only sees committed jobs,
+// so a missing row is a bug, not a race: it fails the job loudly.
+core::Status notify_product_owner(const Job& job, db::Tx& tx, core::Millis now) {
+  const auto meta_id = job.args.at("product_meta_id").get<std::int64_t>();
+  auto meta = db::find_product_meta(tx.conn(), meta_id);
+  if (!meta) {
+    return core::Status::not_found("product_meta " + std::to_string(meta_id) + " does not exist");
+  }
+  auto product = db::find_product(tx.conn(), meta->product_id);
+  if (!product) {
+    return core::Status::not_found("product " + std::to_string(meta->product_id) +
+                                   " of product_meta " + std::to_string(meta_id) +
+                                   " does not exist");
+  }
+  db::deliver_message(tx,
+                      {"email", product->owner_email, "Your product was published",
+                       "Your product \"" + product->name + "\" (id " + std::to_string(product->id) +
+                           ") was published. Note: " + meta->note,
+                       job.id},
+                      now);
+  return core::Status::ok();
+}
+
 }  // namespace
 
 void register_builtin_handlers(Registry& registry) {
   registry.add("send_welcome_email", Handler{nullptr, send_welcome_email});
+  registry.add("notify_product_owner", Handler{nullptr, notify_product_owner});
 }
 
 }  // namespace jobs
