@@ -2,11 +2,14 @@
 // member outlives the HTTP server.
 #pragma once
 
+#include "app/checkout_flow.h"
 #include "app/config.h"
 #include "core/clock.h"
 #include "db/database.h"
 #include "jobs/outbox.h"
+#include "services/checkout.h"
 #include "services/jobs_admin.h"
+#include "services/payment_gateway.h"
 #include "services/users.h"
 
 namespace app {
@@ -18,7 +21,11 @@ struct Context {
         clock(clk),
         outbox(cfg.webhook_urls),
         users(database, clk, outbox),
-        jobs_admin(database, clk) {}
+        jobs_admin(database, clk),
+        gateway(cfg.payment_gateway_url, cfg.gateway_timeout_ms),
+        checkout(database, clk, outbox, gateway),
+        checkout_flow(database, clk, checkout,
+                      CheckoutFlowOptions{cfg.idempotency_lock_timeout_ms, cfg.test_crash_after}) {}
 
   const Config& config;
   db::Database& db;
@@ -26,6 +33,9 @@ struct Context {
   jobs::Outbox outbox;
   services::Users users;
   services::JobsAdmin jobs_admin;
+  services::PaymentGateway gateway;  // URL fixed before the server starts
+  services::Checkout checkout;
+  CheckoutFlow checkout_flow;
 };
 
 }  // namespace app

@@ -10,5 +10,6 @@ namespace app {
 void register_user_routes(Router& router, Context& ctx);
 void register_job_routes(Router& router, Context& ctx);
 void register_ops_routes(Router& router, Context& ctx);
+void register_checkout_routes(Router& router, Context& ctx);
 
 }  // namespace app

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "app/idempotency.h"
 #include "app/request_scope.h"
 #include "app/routes.h"
 #include "core/clock.h"
@@ -42,7 +43,9 @@ void log_request(const httplib::Request& req, const httplib::Response& res) {
 Server::Server(const Config& config, Context& ctx)
     : config_(config), ctx_(ctx), router_(http_, ctx.db) {
   install_hooks();
+  router_.set_write_layer(make_idempotency_layer(ctx_.clock, config_.idempotency_lock_timeout_ms));
   register_user_routes(router_, ctx_);
+  register_checkout_routes(router_, ctx_);
   register_job_routes(router_, ctx_);
   register_ops_routes(router_, ctx_);
 }

@@ -5,6 +5,7 @@
 
 #include "db/jobs.h"
 #include "db/mailbox.h"
+#include "db/orders.h"
 #include "db/users.h"
 
 namespace app {
@@ -13,5 +14,6 @@ nlohmann::json user_json(const db::UserRow& user);
 nlohmann::json user_action_json(const db::UserActionRow& action);
 nlohmann::json job_json(const db::JobRow& job);
 nlohmann::json message_json(const db::MessageRow& message);
+nlohmann::json order_json(const db::OrderRow& order);
 
 }  // namespace app
