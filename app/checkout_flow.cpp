@@ -3,14 +3,26 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "app/request_scope.h"
 #include "app/views.h"
 
 namespace app {
+namespace {
+
+// Database::write, counting its attempts into the request's log line.
+core::Status write(db::Database& db, const std::function<core::Status(db::Tx&)>& phase) {
+  db::TxStats stats;
+  core::Status st = db.write(phase, &stats);
+  request_scope().tx_attempts += stats.attempts;
+  return st;
+}
+
+}  // namespace
 
 Reply CheckoutFlow::start(const KeyRef& key, const services::CheckoutRequest& request) {
   std::optional<Reply> early;
   std::optional<db::IdempotencyKeyRow> mine;
-  core::Status st = db_.write([&](db::Tx& tx) {
+  core::Status st = write(db_, [&](db::Tx& tx) {
     early.reset();
     mine.reset();
     const core::Millis now = clock_.now_ms();
@@ -45,7 +57,7 @@ Reply CheckoutFlow::start(const KeyRef& key, const services::CheckoutRequest& re
 
 core::Result<bool> CheckoutFlow::resume(std::int64_t key_id) {
   std::optional<db::IdempotencyKeyRow> mine;
-  core::Status st = db_.write([&](db::Tx& tx) {
+  core::Status st = write(db_, [&](db::Tx& tx) {
     mine.reset();
     const core::Millis now = clock_.now_ms();
     if (!db::lock_key(tx, key_id, now, now - options_.lock_timeout_ms)) return core::Status::ok();
@@ -60,7 +72,7 @@ core::Result<bool> CheckoutFlow::resume(std::int64_t key_id) {
 void CheckoutFlow::unlock(std::int64_t key_id) {
   // If even this fails, the lock goes stale after the lock timeout and the
   // key can be taken over then.
-  (void)db_.write([&](db::Tx& tx) {
+  (void)write(db_, [&](db::Tx& tx) {
     db::unlock_key(tx, key_id);
     return core::Status::ok();
   });
@@ -99,7 +111,7 @@ CheckoutFlow::Outcome CheckoutFlow::continue_from(const db::IdempotencyKeyRow& k
 
   // Phase 3.
   Reply reply;
-  core::Status st = db_.write([&](db::Tx& tx) {
+  core::Status st = write(db_, [&](db::Tx& tx) {
     const core::Millis now = clock_.now_ms();
     auto current = db::find_idempotency_key_by_id(tx.conn(), key.id);
     if (!current) return core::Status::not_found("the idempotency key was reaped mid-checkout");
