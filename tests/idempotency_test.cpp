@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <future>
 #include <thread>
 
 #include "app/cli.h"
@@ -246,4 +247,57 @@ TEST_CASE("parses durations for the idempotency and gateway flags") {
   CHECK_FALSE(app::parse_duration_ms("two"));
   CHECK_FALSE(app::parse_duration_ms("5x"));
   CHECK_FALSE(app::parse_duration_ms("-1s"));
+}
+
+TEST_CASE("stores nothing when the write lock cannot be had, so the retry runs afresh") {
+  testing::TempDir dir;
+  app::Config config = testing::test_config(dir);
+  config.busy_timeout_ms = 20;
+  config.max_attempts = 1;
+  config.fake_gateway = true;
+  testing::InProcessServer server(config);
+  httplib::Client http = server.client();
+
+  // A second Database on the file stands for another process holding the
+  // write lock (BEGIN IMMEDIATE) until released.
+  db::Options other_options;
+  other_options.path = config.db_path;
+  auto other = db::Database::open(other_options);
+  REQUIRE(other);
+  std::promise<void> locked;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::thread holder([&] {
+    (void)(*other)->write([&](db::Tx&) {
+      locked.set_value();
+      released.wait();
+      return core::Status::ok();
+    });
+  });
+  locked.get_future().wait();
+
+  const std::string checkout =
+      R"({"email": "x@example.com", "phone": "+15550100200", "payment_token": "tok_visa",
+          "items": [{"sku": "a", "quantity": 1, "unit_price_cents": 100}]})";
+  auto busy_user = request(http, "PUT", "/users/busy@example.com", "", "application/json",
+                           {{"Idempotency-Key", "busy-user"}});
+  CHECK(busy_user.status == 409);
+  CHECK(busy_user.json()["type"] == "/problems/busy");
+  CHECK(busy_user.header("Retry-After") == "1");
+  auto busy_checkout = request(http, "POST", "/checkout", checkout, "application/json",
+                               {{"Idempotency-Key", "busy-checkout"}});
+  CHECK(busy_checkout.status == 409);
+  CHECK(busy_checkout.json()["type"] == "/problems/busy");
+
+  release.set_value();
+  holder.join();
+  auto user = request(http, "PUT", "/users/busy@example.com", "", "application/json",
+                      {{"Idempotency-Key", "busy-user"}});
+  CHECK(user.status == 201);
+  CHECK(user.header("Idempotent-Replayed").empty());
+  auto order = request(http, "POST", "/checkout", checkout, "application/json",
+                       {{"Idempotency-Key", "busy-checkout"}});
+  CHECK(order.status == 201);
+  CHECK(order.header("Idempotent-Replayed").empty());
+  CHECK(order.json()["id"] == 1);
 }
