@@ -94,23 +94,26 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
   serve_cmd
       ->add_option("--idempotency-lock-timeout", lock_timeout,
                    "How long a key stays locked by a request that died mid-way before a retry "
-                   "or the completer may take it over (ms, or with unit: 90s)")
+                   "or the completer may take it over (e.g. 90s; a bare number is ms)")
       ->envname("AFTERCOMMIT_IDEMPOTENCY_LOCK_TIMEOUT")
       ->capture_default_str();
   serve_cmd
-      ->add_option("--idempotency-ttl", ttl,
-                   "How long idempotency keys are kept before the reaper deletes them (24h)")
+      ->add_option(
+          "--idempotency-ttl", ttl,
+          "How long idempotency keys are kept before the reaper deletes them (e.g. 24h; a bare "
+          "number is ms)")
       ->envname("AFTERCOMMIT_IDEMPOTENCY_TTL")
       ->capture_default_str();
   serve_cmd
       ->add_option("--completer-after", completer_after,
                    "An unfinished checkout nobody retried for this long is finished by the "
-                   "completer (5m)")
+                   "completer (e.g. 5m; a bare number is ms)")
       ->envname("AFTERCOMMIT_COMPLETER_AFTER")
       ->capture_default_str();
   serve_cmd
       ->add_option("--gateway-timeout", gateway_timeout,
-                   "Payment gateway client timeout for connect, send and receive (2s)")
+                   "Payment gateway client timeout for connect, send and receive (e.g. 2s; a bare "
+                   "number is ms)")
       ->envname("AFTERCOMMIT_GATEWAY_TIMEOUT")
       ->capture_default_str();
   serve_cmd

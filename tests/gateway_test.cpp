@@ -157,3 +157,12 @@ TEST_CASE("a crash after order_created is finished by the completer with one cha
   CHECK(request(c, "GET", "/orders/2").status == 404);
   CHECK(request(gw, "GET", "/v1/charges").json()["count"] == 1);
 }
+
+TEST_CASE("refuses a duration flag that is not a duration, naming the flag") {
+  auto [code, out] = testing::run_binary({"serve", "--gateway-timeout", "soon"});
+  CHECK(code == 2);
+  CHECK(out.find("--gateway-timeout") != std::string::npos);
+  auto [code2, out2] = testing::run_binary({"serve", "--payment-gateway-url", "ftp://x"});
+  CHECK(code2 == 2);
+  CHECK(out2.find("--payment-gateway-url") != std::string::npos);
+}
