@@ -332,3 +332,21 @@ TEST_CASE_FIXTURE(Fixture, "answers 404 for unknown orders") {
   CHECK(request(http, "GET", "/orders/abc").status == 404);
   CHECK(request(http, "GET", "/orders/1").json()["type"] == "/problems/not-found");
 }
+
+TEST_CASE_FIXTURE(Fixture, "two clients using one key get two orders and two charges") {
+  const std::string body = checkout_body("tok_visa");
+  auto a = request(http, "POST", "/checkout", body, "application/json",
+                   {{"Idempotency-Key", "common"}, {"Authorization", "Bearer client-a"}});
+  auto b = request(http, "POST", "/checkout", body, "application/json",
+                   {{"Idempotency-Key", "common"}, {"Authorization", "Bearer client-b"}});
+  REQUIRE(a.status == 201);
+  REQUIRE(b.status == 201);
+  CHECK(a.json()["id"] != b.json()["id"]);
+  CHECK(a.json()["charge_id"] != b.json()["charge_id"]);
+  CHECK(all_charges() == 2);
+  auto a_again = request(http, "POST", "/checkout", body, "application/json",
+                         {{"Idempotency-Key", "common"}, {"Authorization", "Bearer client-a"}});
+  CHECK(a_again.header("Idempotent-Replayed") == "true");
+  CHECK(a_again.body == a.body);
+  CHECK(all_charges() == 2);
+}
