@@ -31,7 +31,7 @@ build: deps
 
 run: build
 	mkdir -p data
-	./build/aftercommit serve --db data/aftercommit.db --port $(PORT)
+	./build/aftercommit serve --db data/aftercommit.db --port $(PORT) --fake-gateway
 
 # Debug build with AddressSanitizer + UndefinedBehaviorSanitizer, then every
 # suite in each commit mode (group, the default, and per-request).

@@ -35,6 +35,9 @@ int serve(const app::Config& config) {
   }
   app::App& app = **created;
   std::printf("listening on %s\n", app.url().c_str());
+  if (!app.fake_gateway_url().empty()) {
+    std::printf("fake gateway on %s\n", app.fake_gateway_url().c_str());
+  }
   std::fflush(stdout);
 
   std::thread signal_thread([&app, &signals, timeout = config.shutdown_timeout_ms] {

@@ -1,8 +1,11 @@
 #include "app/app.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <thread>
+
+#include "db/idempotency.h"
 
 namespace app {
 
@@ -10,7 +13,10 @@ App::App(const Config& config, const core::Clock& clock) : config_(config), cloc
 
 App::~App() {
   if (server_) server_->stop();
+  if (completer_) completer_->stop();
+  if (key_reaper_) key_reaper_->stop();
   if (runner_) runner_->stop();
+  if (fake_gateway_) fake_gateway_->stop();
 }
 
 core::Result<std::unique_ptr<App>> App::create(const Config& config, const core::Clock& clock) {
@@ -47,12 +53,54 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   if (*rescued > 0)
     std::fprintf(stderr, "rescued %d job(s) left running by a previous process\n", *rescued);
 
+  if (app->runner_lock_->held()) {
+    // Same proof as above: a locked idempotency key belongs to a request of a
+    // dead process, so a retry (or the completer) may resume it at once.
+    int released = 0;
+    core::Status st = app->db_->write([&](db::Tx& tx) {
+      released = db::release_all_key_locks(tx);
+      return core::Status::ok();
+    });
+    if (!st) return core::Status(st.code(), "releasing idempotency keys: " + st.message());
+    if (released > 0)
+      std::fprintf(stderr, "released %d idempotency key(s) left locked by a previous process\n",
+                   released);
+  }
+
+  if (cfg.fake_gateway) {
+    FakeGatewayOptions gateway_options;
+    gateway_options.bind = cfg.bind;
+    gateway_options.port = cfg.fake_gateway_port;
+    // tok_timeout answers well after checkout's client gave up.
+    gateway_options.slow_answer_ms = cfg.gateway_timeout_ms + 1000;
+    app->fake_gateway_ = std::make_unique<FakeGateway>(*app->db_, clock, gateway_options);
+    auto gateway_port = app->fake_gateway_->start();
+    if (!gateway_port) return gateway_port.status();
+    if (app->config_.payment_gateway_url.empty()) {
+      app->config_.payment_gateway_url = app->fake_gateway_->url();
+    }
+  }
+
   app->ctx_ = std::make_unique<Context>(cfg, *app->db_, clock);
+  CompleterOptions completer_options;
+  completer_options.after_ms = cfg.completer_after_ms;
+  completer_options.lock_timeout_ms = cfg.idempotency_lock_timeout_ms;
+  completer_options.interval_ms = std::clamp<core::Millis>(cfg.completer_after_ms / 4, 20, 10'000);
+  app->completer_ =
+      std::make_unique<Completer>(*app->db_, app->ctx_->checkout_flow, clock, completer_options);
+  KeyReaperOptions reaper_options;
+  reaper_options.ttl_ms = cfg.idempotency_ttl_ms;
+  reaper_options.interval_ms = std::clamp<core::Millis>(cfg.idempotency_ttl_ms / 10, 100, 60'000);
+  app->key_reaper_ = std::make_unique<KeyReaper>(*app->db_, clock, reaper_options);
   app->server_ = std::make_unique<Server>(cfg, *app->ctx_);
   auto port = app->server_->bind();
   if (!port) return port.status();
   app->port_ = *port;
   return app;
+}
+
+std::string App::fake_gateway_url() const {
+  return fake_gateway_ ? fake_gateway_->url() : "";
 }
 
 std::string App::url() const {
@@ -62,9 +110,13 @@ std::string App::url() const {
 void App::serve() {
   serving_ = true;
   runner_->start();
+  completer_->start();
+  key_reaper_->start();
   // returns after stop(), once in-flight requests finished
   if (!stop_requested_) server_->listen();
   serving_ = false;
+  completer_->stop();
+  key_reaper_->stop();
   runner_->stop();
 }
 

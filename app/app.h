@@ -2,18 +2,23 @@
 // server. main() and the in-process integration tests both start one.
 //
 // Start-up order: open + migrate the database, take the runner lock and
-// rescue orphaned jobs, start the runner, bind, then serve. Shutdown
+// rescue orphaned jobs (and, holding it, release idempotency-key locks left
+// by a dead process), start the fake gateway when asked, bind, then serve:
+// runner, completer and key reaper start with serve(). Shutdown
 // (request_stop, e.g. on SIGTERM): stop accepting and let in-flight requests
-// finish, then stop the runner, letting a job in hand finish; what is left
-// is rescued at the next start.
+// finish, then stop the completer, reaper and runner, letting a job in hand
+// finish; what is left is rescued at the next start.
 #pragma once
 
 #include <atomic>
 #include <memory>
 #include <string>
 
+#include "app/completer.h"
 #include "app/config.h"
 #include "app/context.h"
+#include "app/fake_gateway.h"
+#include "app/key_reaper.h"
 #include "app/server.h"
 #include "core/clock.h"
 #include "db/database.h"
@@ -33,6 +38,8 @@ class App {
 
   int port() const noexcept { return port_; }
   std::string url() const;
+  // "http://ADDR:PORT" of the fake payment gateway; empty when not started.
+  std::string fake_gateway_url() const;
 
   // Starts the runner and serves HTTP until request_stop(); blocks.
   void serve();
@@ -42,6 +49,8 @@ class App {
   db::Database& db() noexcept { return *db_; }
   jobs::Runner& runner() noexcept { return *runner_; }
   Context& context() noexcept { return *ctx_; }
+  Completer& completer() noexcept { return *completer_; }
+  KeyReaper& key_reaper() noexcept { return *key_reaper_; }
 
  private:
   App(const Config& config, const core::Clock& clock);
@@ -54,7 +63,10 @@ class App {
   std::unique_ptr<jobs::RunnerLock> runner_lock_;
   jobs::Registry registry_;
   std::unique_ptr<jobs::Runner> runner_;
+  std::unique_ptr<FakeGateway> fake_gateway_;
   std::unique_ptr<Context> ctx_;
+  std::unique_ptr<Completer> completer_;
+  std::unique_ptr<KeyReaper> key_reaper_;
   std::unique_ptr<Server> server_;
   int port_ = 0;
 };

@@ -1,10 +1,28 @@
 #include "app/cli.h"
 
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <cstdio>
+#include <limits>
 #include <map>
+#include <optional>
 
 namespace app {
+
+std::optional<core::Millis> parse_duration_ms(const std::string& text) {
+  std::int64_t n = 0;
+  const char* end = text.data() + text.size();
+  auto [p, ec] = std::from_chars(text.data(), end, n);
+  if (ec != std::errc() || p == text.data() || n < 0) return std::nullopt;
+  const std::string unit(p, end);
+  std::int64_t scale = 0;
+  if (unit.empty() || unit == "ms") scale = 1;
+  if (unit == "s") scale = 1000;
+  if (unit == "m" || unit == "min") scale = 60'000;
+  if (unit == "h") scale = 3'600'000;
+  if (scale == 0 || n > std::numeric_limits<std::int64_t>::max() / scale) return std::nullopt;
+  return n * scale;
+}
 
 int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serve) {
   CLI::App cli{"aftercommit: an HTTP API over embedded SQLite that never loses or duplicates work",
@@ -80,6 +98,50 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
       ->check(CLI::Range(100, 86400000))
       ->capture_default_str();
 
+  std::string lock_timeout = "90s", ttl = "24h", completer_after = "5m", gateway_timeout = "2s";
+  serve_cmd
+      ->add_option("--idempotency-lock-timeout", lock_timeout,
+                   "How long a key stays locked by a request that died mid-way before a retry "
+                   "or the completer may take it over (e.g. 90s; a bare number is ms)")
+      ->envname("AFTERCOMMIT_IDEMPOTENCY_LOCK_TIMEOUT")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option(
+          "--idempotency-ttl", ttl,
+          "How long idempotency keys are kept before the reaper deletes them (e.g. 24h; a bare "
+          "number is ms)")
+      ->envname("AFTERCOMMIT_IDEMPOTENCY_TTL")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--completer-after", completer_after,
+                   "An unfinished checkout nobody retried for this long is finished by the "
+                   "completer (e.g. 5m; a bare number is ms)")
+      ->envname("AFTERCOMMIT_COMPLETER_AFTER")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--gateway-timeout", gateway_timeout,
+                   "Payment gateway client timeout for connect, send and receive (e.g. 2s; a bare "
+                   "number is ms)")
+      ->envname("AFTERCOMMIT_GATEWAY_TIMEOUT")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--payment-gateway-url", cfg.payment_gateway_url,
+                   "Base URL of the payment gateway checkout charges (http://HOST:PORT); "
+                   "default: the fake gateway when --fake-gateway is on")
+      ->envname("AFTERCOMMIT_PAYMENT_GATEWAY_URL");
+  serve_cmd
+      ->add_flag("--fake-gateway", cfg.fake_gateway,
+                 "Serve the built-in fake payment gateway on its own port (printed on stdout)")
+      ->envname("AFTERCOMMIT_FAKE_GATEWAY");
+  serve_cmd
+      ->add_option("--fake-gateway-port", cfg.fake_gateway_port,
+                   "Port of the fake payment gateway (0 = any free port)")
+      ->envname("AFTERCOMMIT_FAKE_GATEWAY_PORT")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  // Hidden: a test hook, not an operator setting.
+  serve_cmd->add_option("--test-crash-after", cfg.test_crash_after)->group("");
+
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -87,6 +149,21 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
   }
   cfg.synchronous = synchronous == "normal" ? db::Synchronous::kNormal : db::Synchronous::kFull;
   cfg.commit_mode = commit == "per-request" ? db::CommitMode::kPerRequest : db::CommitMode::kGroup;
+  const std::pair<const char*, std::pair<const std::string*, core::Millis*>> durations[] = {
+      {"--idempotency-lock-timeout", {&lock_timeout, &cfg.idempotency_lock_timeout_ms}},
+      {"--idempotency-ttl", {&ttl, &cfg.idempotency_ttl_ms}},
+      {"--completer-after", {&completer_after, &cfg.completer_after_ms}},
+      {"--gateway-timeout", {&gateway_timeout, &cfg.gateway_timeout_ms}},
+  };
+  for (const auto& [flag, target] : durations) {
+    auto ms = parse_duration_ms(*target.first);
+    if (!ms) {
+      std::fprintf(stderr, "aftercommit: %s: '%s' is not a duration (e.g. 500ms, 2s, 5m, 24h)\n",
+                   flag, target.first->c_str());
+      return 2;
+    }
+    *target.second = *ms;
+  }
   if (core::Status st = cfg.validate(); !st) {
     std::fprintf(stderr, "aftercommit: %s\n", st.message().c_str());
     return 2;

@@ -15,6 +15,19 @@ core::Status Config::validate() const {
   if (workers < 0 || workers > 1024) return core::Status::invalid("--workers: must be 0..1024");
   if (shutdown_timeout_ms < 0) return core::Status::invalid("--shutdown-timeout: must be >= 0");
   if (job_lease_ms < 100) return core::Status::invalid("--job-lease: must be at least 100 ms");
+  if (idempotency_lock_timeout_ms < 1)
+    return core::Status::invalid("--idempotency-lock-timeout: must be at least 1 ms");
+  if (idempotency_ttl_ms < 1000)
+    return core::Status::invalid("--idempotency-ttl: must be at least 1 s");
+  if (completer_after_ms < 1) return core::Status::invalid("--completer-after: must be > 0");
+  if (gateway_timeout_ms < 1 || gateway_timeout_ms > 600000)
+    return core::Status::invalid("--gateway-timeout: must be 1 ms .. 10 min");
+  if (!payment_gateway_url.empty() && payment_gateway_url.rfind("http://", 0) != 0)
+    return core::Status::invalid("--payment-gateway-url: must start with http://");
+  if (fake_gateway_port < 0 || fake_gateway_port > 65535)
+    return core::Status::invalid("--fake-gateway-port: must be 0..65535");
+  if (!test_crash_after.empty() && test_crash_after != "order_created")
+    return core::Status::invalid("--test-crash-after: only order_created is supported");
   return core::Status::ok();
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/status.h"
 #include "db/database.h"
 
@@ -37,6 +38,24 @@ struct Config {
   int workers = 0;                  // --workers: job handlers run at once (0 = number of cores)
   int shutdown_timeout_ms = 10000;  // --shutdown-timeout: how long running jobs may finish
   int job_lease_ms = 30000;         // --job-lease: a claim expires unless heartbeated
+
+  // --- idempotency keys and checkout ---
+  // Durations below are given on the command line as "<n>ms", "<n>s", "<n>m"
+  // or "<n>h"; a bare number is milliseconds, like every other flag.
+  // --idempotency-lock-timeout: a key locked longer than this (its request or
+  // process died mid-checkout) may be taken over by a retry or the completer.
+  core::Millis idempotency_lock_timeout_ms = 90'000;
+  core::Millis idempotency_ttl_ms = 24LL * 60 * 60 * 1000;  // --idempotency-ttl: then reaped
+  // --completer-after: an unfinished key nobody retried for this long is
+  // finished by the completer.
+  core::Millis completer_after_ms = 5 * 60 * 1000;
+  core::Millis gateway_timeout_ms = 2000;  // --gateway-timeout: connect/send/receive, each
+  std::string payment_gateway_url;         // --payment-gateway-url (default: the fake one)
+  bool fake_gateway = false;               // --fake-gateway: serve the fake payment gateway
+  int fake_gateway_port = 0;               // --fake-gateway-port (0 = any free port)
+  // Hidden test hook (--test-crash-after order_created): _exit right after
+  // checkout's first phase commits.
+  std::string test_crash_after;
 
   // --- webhooks ---
   std::vector<std::string> webhook_urls;  // --webhook-url (repeatable): domain events go there

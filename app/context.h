@@ -2,12 +2,15 @@
 // member outlives the HTTP server.
 #pragma once
 
+#include "app/checkout_flow.h"
 #include "app/config.h"
 #include "core/clock.h"
 #include "db/database.h"
 #include "jobs/outbox.h"
 #include "services/anagrams.h"
+#include "services/checkout.h"
 #include "services/jobs_admin.h"
+#include "services/payment_gateway.h"
 #include "services/products.h"
 #include "services/users.h"
 
@@ -22,7 +25,11 @@ struct Context {
         users(database, clk, outbox),
         jobs_admin(database, clk),
         products(database, clk, outbox),
-        anagrams(database, clk) {}
+        anagrams(database, clk),
+        gateway(cfg.payment_gateway_url, cfg.gateway_timeout_ms),
+        checkout(database, clk, outbox, gateway),
+        checkout_flow(database, clk, checkout,
+                      CheckoutFlowOptions{cfg.idempotency_lock_timeout_ms, cfg.test_crash_after}) {}
 
   const Config& config;
   db::Database& db;
@@ -32,6 +39,9 @@ struct Context {
   services::JobsAdmin jobs_admin;
   services::Products products;
   services::Anagrams anagrams;
+  services::PaymentGateway gateway;  // URL fixed before the server starts
+  services::Checkout checkout;
+  CheckoutFlow checkout_flow;
 };
 
 }  // namespace app

@@ -12,5 +12,6 @@ void register_job_routes(Router& router, Context& ctx);
 void register_ops_routes(Router& router, Context& ctx);
 void register_product_routes(Router& router, Context& ctx);
 void register_anagram_routes(Router& router, Context& ctx);
+void register_checkout_routes(Router& router, Context& ctx);
 
 }  // namespace app

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "app/idempotency.h"
 #include "app/request_scope.h"
 #include "app/routes.h"
 #include "core/clock.h"
@@ -45,7 +46,9 @@ constexpr int kListenBacklog = 1024;
 Server::Server(const Config& config, Context& ctx)
     : config_(config), ctx_(ctx), router_(http_, ctx.db) {
   install_hooks();
+  router_.set_write_layer(make_idempotency_layer(ctx_.clock, config_.idempotency_lock_timeout_ms));
   register_user_routes(router_, ctx_);
+  register_checkout_routes(router_, ctx_);
   register_job_routes(router_, ctx_);
   register_ops_routes(router_, ctx_);
   register_product_routes(router_, ctx_);

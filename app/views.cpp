@@ -69,4 +69,20 @@ nlohmann::json anagram_group_json(const services::AnagramGroup& g) {
   return {{"key", g.key}, {"words", g.words}};
 }
 
+nlohmann::json order_json(const db::OrderRow& o) {
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& i : o.items) {
+    items.push_back(
+        {{"sku", i.sku}, {"quantity", i.quantity}, {"unit_price_cents", i.unit_price_cents}});
+  }
+  return {{"id", o.id},
+          {"state", o.state},
+          {"email", o.email},
+          {"phone", o.phone},
+          {"total_cents", o.total_cents},
+          {"charge_id", o.charge_id ? nlohmann::json(*o.charge_id) : nlohmann::json()},
+          {"items", items},
+          {"created_at", format_rfc3339_ms(o.created_at)}};
+}
+
 }  // namespace app

@@ -5,6 +5,7 @@
 
 #include "db/jobs.h"
 #include "db/mailbox.h"
+#include "db/orders.h"
 #include "db/users.h"
 #include "services/anagrams.h"
 #include "services/products.h"
@@ -18,5 +19,6 @@ nlohmann::json message_json(const db::MessageRow& message);
 // {"id", "name", "owner_email", "state", "meta": {"id", "note"} or null, "created_at"}
 nlohmann::json product_json(const services::Product& product);
 nlohmann::json anagram_group_json(const services::AnagramGroup& group);
+nlohmann::json order_json(const db::OrderRow& order);
 
 }  // namespace app

@@ -123,6 +123,87 @@ CREATE TABLE anagram_words (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX anagram_words_by_key ON anagram_words(key, word);
 )sql"},
+    {3, "orders, idempotency keys with recovery points, the fake gateway's charges", R"sql(
+-- Order lifecycle (services/checkout.h draws it): pending -> paid ->
+-- ready_to_ship, or pending -> payment_failed. A charge id exists exactly
+-- when the payment went through.
+CREATE TABLE orders (
+  id             INTEGER PRIMARY KEY,
+  state          TEXT    NOT NULL DEFAULT 'pending'
+                 CHECK (state IN ('pending','paid','payment_failed','ready_to_ship')),
+  email          TEXT    NOT NULL CHECK (length(email) BETWEEN 3 AND 254),
+  phone          TEXT    NOT NULL CHECK (length(phone) BETWEEN 1 AND 32),
+  total_cents    INTEGER NOT NULL CHECK (total_cents >= 0),
+  payment_token  TEXT    NOT NULL CHECK (length(payment_token) BETWEEN 1 AND 255),
+  charge_id      TEXT,
+  created_at     INTEGER NOT NULL,
+  updated_at     INTEGER NOT NULL,
+  CHECK ((state IN ('paid','ready_to_ship')) = (charge_id IS NOT NULL))
+) STRICT;
+
+CREATE TABLE order_items (
+  id                INTEGER PRIMARY KEY,
+  order_id          INTEGER NOT NULL REFERENCES orders(id),
+  sku               TEXT    NOT NULL CHECK (length(sku) BETWEEN 1 AND 64),
+  quantity          INTEGER NOT NULL CHECK (quantity BETWEEN 1 AND 1000),
+  unit_price_cents  INTEGER NOT NULL CHECK (unit_price_cents BETWEEN 0 AND 10000000)
+) STRICT;
+CREATE INDEX order_items_by_order ON order_items(order_id, id);
+
+-- The order audit log: each transition happens once.
+CREATE TABLE order_actions (
+  id          INTEGER PRIMARY KEY,
+  order_id    INTEGER NOT NULL REFERENCES orders(id),
+  action      TEXT    NOT NULL
+              CHECK (action IN ('created','paid','payment_failed','ready_to_ship')),
+  detail      TEXT    NOT NULL DEFAULT '',
+  created_at  INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX order_actions_once ON order_actions(order_id, action);
+
+-- One row per (client scope, Idempotency-Key). Single-phase writes insert it
+-- already `finished`, in the request's own transaction. Checkout moves it
+-- started -> order_created -> finished, one transaction per phase. A stored
+-- response exists exactly when the key is finished; a finished key is never
+-- locked.
+CREATE TABLE idempotency_keys (
+  id                     INTEGER PRIMARY KEY,
+  scope                  TEXT    NOT NULL CHECK (length(scope) BETWEEN 1 AND 128),
+  key                    TEXT    NOT NULL CHECK (length(key) BETWEEN 1 AND 255),
+  method                 TEXT    NOT NULL,
+  path                   TEXT    NOT NULL,
+  fingerprint            TEXT    NOT NULL CHECK (length(fingerprint) = 64),
+  recovery_point         TEXT    NOT NULL
+                         CHECK (recovery_point IN ('started','order_created','finished')),
+  locked_at              INTEGER,
+  order_id               INTEGER REFERENCES orders(id),
+  response_status        INTEGER CHECK (response_status BETWEEN 100 AND 599),
+  response_content_type  TEXT,
+  response_headers       TEXT    CHECK (response_headers IS NULL OR json_valid(response_headers)),
+  response_body          TEXT,
+  created_at             INTEGER NOT NULL,
+  last_run_at            INTEGER NOT NULL,
+  UNIQUE (scope, key),
+  CHECK ((recovery_point = 'finished') = (response_status IS NOT NULL)),
+  CHECK (recovery_point <> 'finished' OR locked_at IS NULL),
+  CHECK (recovery_point <> 'order_created' OR order_id IS NOT NULL)
+) STRICT;
+CREATE INDEX idempotency_keys_unfinished ON idempotency_keys(last_run_at)
+  WHERE recovery_point <> 'finished';
+CREATE INDEX idempotency_keys_by_age ON idempotency_keys(created_at);
+
+-- The fake payment gateway's own table (app/fake_gateway.h): one charge per
+-- gateway idempotency key, whatever its outcome.
+CREATE TABLE gateway_charges (
+  id               INTEGER PRIMARY KEY,
+  charge_id        TEXT    NOT NULL UNIQUE,
+  idempotency_key  TEXT    NOT NULL UNIQUE CHECK (length(idempotency_key) BETWEEN 1 AND 512),
+  amount_cents     INTEGER NOT NULL CHECK (amount_cents >= 0),
+  token            TEXT    NOT NULL,
+  status           TEXT    NOT NULL CHECK (status IN ('succeeded','declined')),
+  created_at       INTEGER NOT NULL
+) STRICT;
+)sql"},
 };
 
 }  // namespace

@@ -1,9 +1,12 @@
 // The built-in job kinds. Each effect lives in this database, so each is an
 // `apply` that runs in the transaction completing the job: exactly once.
 #include "db/mailbox.h"
+#include "db/orders.h"
 #include "db/products.h"
 #include "db/users.h"
 #include "jobs/handler.h"
+
+#include <cstdio>
 
 #include "db/database.h"
 
@@ -22,6 +25,42 @@ core::Status send_welcome_email(const Job& job, db::Tx& tx, core::Millis now) {
       {"email", user->email, "Welcome",
        "Welcome to aftercommit, " + user->email + "! Your account is ready.", job.id},
       now);
+  return core::Status::ok();
+}
+
+// args {"order_id", "phone"} -> one mailbox message on channel sms to the
+// phone. Staged by checkout's last phase, so the order exists and is paid.
+core::Status send_sms(const Job& job, db::Tx& tx, core::Millis now) {
+  const auto order_id = job.args.at("order_id").get<std::int64_t>();
+  const auto phone = job.args.at("phone").get<std::string>();
+  auto order = db::find_order(tx.conn(), order_id);
+  if (!order)
+    return core::Status::not_found("order " + std::to_string(order_id) + " does not exist");
+  char total[32];
+  std::snprintf(total, sizeof total, "%lld.%02lld",
+                static_cast<long long>(order->total_cents / 100),
+                static_cast<long long>(order->total_cents % 100));
+  db::deliver_message(tx,
+                      {"sms", phone, "Order " + std::to_string(order_id) + " confirmed",
+                       "Your order #" + std::to_string(order_id) + " (" + total +
+                           ") is paid and being prepared for shipping.",
+                       job.id},
+                      now);
+  return core::Status::ok();
+}
+
+// args {"order_id"} -> order paid -> ready_to_ship, with its audit row. Runs
+// in the transaction that completes the job, so it happens once.
+core::Status prepare_for_shipping(const Job& job, db::Tx& tx, core::Millis now) {
+  const auto order_id = job.args.at("order_id").get<std::int64_t>();
+  if (!db::mark_order_ready_to_ship(tx, order_id, now)) {
+    auto order = db::find_order(tx.conn(), order_id);
+    if (!order)
+      return core::Status::not_found("order " + std::to_string(order_id) + " does not exist");
+    return core::Status::conflict("order " + std::to_string(order_id) + " is " + order->state +
+                                  ", not paid");
+  }
+  db::insert_order_action(tx, order_id, "ready_to_ship", "", now);
   return core::Status::ok();
 }
 
@@ -55,6 +94,8 @@ core::Status notify_product_owner(const Job& job, db::Tx& tx, core::Millis now) 
 void register_builtin_handlers(Registry& registry) {
   registry.add("send_welcome_email", Handler{nullptr, send_welcome_email});
   registry.add("notify_product_owner", Handler{nullptr, notify_product_owner});
+  registry.add("send_sms", Handler{nullptr, send_sms});
+  registry.add("prepare_for_shipping", Handler{nullptr, prepare_for_shipping});
 }
 
 }  // namespace jobs

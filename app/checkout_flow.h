@@ -1,0 +1,73 @@
+// app::CheckoutFlow: POST /checkout as a sequence of atomic phases with
+// recovery points stored on the idempotency key (rocket-rides-atomic).
+//
+//   phase 1 (one IMMEDIATE tx): insert the key `started` and locked, create
+//           the order (pending) + its audit row, move the key to
+//           `order_created`. A retry of an unfinished key instead takes its
+//           lock (free or stale) and resumes at its recovery point.
+//   phase 2 (NO transaction open): charge the gateway over HTTP with an
+//           idempotency key derived from the client's (services::
+//           gateway_idempotency_key), so any number of retries charge once.
+//   phase 3 (one IMMEDIATE tx): paid -> order paid, jobs staged, 201 stored;
+//           declined -> order payment_failed, 402 stored; the key becomes
+//           `finished` and unlocked in the same transaction.
+//   gateway error or timeout: unlock the key, keep `order_created`, answer
+//           503 (not stored). The client's retry, or the completer, resumes
+//           at phase 2.
+//
+// Why this lives in app/: the stored response is the HTTP reply (status,
+// Location, body), and the completer must store exactly what the client
+// would have got.
+//
+// Thread-safe: all state is in the database.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "app/http.h"
+#include "app/idempotency.h"
+#include "core/clock.h"
+#include "db/database.h"
+#include "services/checkout.h"
+
+namespace app {
+
+struct CheckoutFlowOptions {
+  core::Millis lock_timeout_ms = 90'000;
+  // Test hook: "order_created" makes the process _exit(86) right after phase
+  // 1 commits, to test recovery after a crash between phases.
+  std::string crash_after;
+};
+
+class CheckoutFlow {
+ public:
+  CheckoutFlow(db::Database& db, const core::Clock& clock, const services::Checkout& checkout,
+               CheckoutFlowOptions options)
+      : db_(db), clock_(clock), checkout_(checkout), options_(std::move(options)) {}
+
+  // Runs or resumes the checkout of `key` (already validated and checked by
+  // the idempotency layer's fast path) and returns the reply.
+  Reply start(const KeyRef& key, const services::CheckoutRequest& request);
+
+  // The completer's entry: takes the lock of an abandoned key and drives it
+  // to `finished`. True when it finished; false when someone else holds it or
+  // the gateway failed again (the key is then left unlocked for later).
+  core::Result<bool> resume(std::int64_t key_id);
+
+ private:
+  struct Outcome {
+    Reply reply;
+    bool finished = false;
+  };
+  // Continues a key this caller holds the lock of, from its recovery point.
+  Outcome continue_from(const db::IdempotencyKeyRow& key);
+  void unlock(std::int64_t key_id);
+
+  db::Database& db_;
+  const core::Clock& clock_;
+  const services::Checkout& checkout_;
+  const CheckoutFlowOptions options_;
+};
+
+}  // namespace app

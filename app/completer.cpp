@@ -1,0 +1,34 @@
+#include "app/completer.h"
+
+#include <cstdio>
+
+#include "db/idempotency.h"
+
+namespace app {
+
+core::Result<int> Completer::run_once() {
+  const core::Millis now = clock_.now_ms();
+  std::vector<db::IdempotencyKeyRow> abandoned;
+  core::Status st = db_.read([&](db::Conn& c) {
+    abandoned = db::list_abandoned_keys(c, now - options_.after_ms, now - options_.lock_timeout_ms,
+                                        options_.batch);
+    return core::Status::ok();
+  });
+  if (!st) return st;
+  int finished = 0;
+  for (const auto& key : abandoned) {
+    // Only checkout leaves keys unfinished; single-phase writes commit theirs
+    // finished.
+    if (key.path != "/checkout") continue;
+    auto done = flow_.resume(key.id);
+    if (!done) {
+      std::fprintf(stderr, "completer: key %lld: %s\n", static_cast<long long>(key.id),
+                   done.status().message().c_str());
+      continue;
+    }
+    if (*done) ++finished;
+  }
+  return finished;
+}
+
+}  // namespace app

@@ -1,0 +1,52 @@
+// app::Completer: drives idempotency keys abandoned mid-way to `finished`
+// (rocket-rides-atomic's completer).
+//
+// A key is abandoned when it is not finished, nobody touched it for
+// `after_ms` (--completer-after), and its lock is free or older than the lock
+// timeout: its client gave up after a 503, or the process died between
+// phases. run_once() resumes each such checkout at its recovery point through
+// CheckoutFlow::resume, exactly as the client's own retry would: the gateway
+// idempotency key makes the charge happen at most once, and whoever finishes
+// first stores the response the other replays.
+//
+// Threads: start() runs run_once() every `interval_ms` on its own thread;
+// tests call run_once() directly (with a ManualClock), not concurrently.
+#pragma once
+
+#include "app/checkout_flow.h"
+#include "app/periodic.h"
+#include "core/clock.h"
+#include "db/database.h"
+
+namespace app {
+
+struct CompleterOptions {
+  core::Millis after_ms = 5 * 60 * 1000;
+  core::Millis lock_timeout_ms = 90'000;
+  core::Millis interval_ms = 10'000;
+  int batch = 32;
+};
+
+class Completer {
+ public:
+  Completer(db::Database& db, CheckoutFlow& flow, const core::Clock& clock,
+            CompleterOptions options)
+      : db_(db), flow_(flow), clock_(clock), options_(options) {}
+
+  void start() {
+    periodic_.start(options_.interval_ms, [this] { (void)run_once(); });
+  }
+  void stop() { periodic_.stop(); }
+
+  // One pass: returns how many keys it finished.
+  core::Result<int> run_once();
+
+ private:
+  db::Database& db_;
+  CheckoutFlow& flow_;
+  const core::Clock& clock_;
+  const CompleterOptions options_;
+  Periodic periodic_;
+};
+
+}  // namespace app

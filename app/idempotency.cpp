@@ -1,0 +1,181 @@
+#include "app/idempotency.h"
+
+#include <openssl/evp.h>
+
+#include <nlohmann/json.hpp>
+
+#include "app/request_scope.h"
+
+namespace app {
+
+std::string sha256_hex(const std::string& data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("SHA-256 failed");
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned int i = 0; i < len; ++i) {
+    out.push_back(kHex[digest[i] >> 4]);
+    out.push_back(kHex[digest[i] & 0xf]);
+  }
+  return out;
+}
+
+std::string request_fingerprint(const std::string& method, const std::string& target,
+                                const std::string& body) {
+  // Length-prefixed parts, so no two different requests hash the same input.
+  std::string input;
+  for (const std::string* part : {&method, &target, &body}) {
+    input += std::to_string(part->size());
+    input += ':';
+    input += *part;
+  }
+  return sha256_hex(input);
+}
+
+std::string client_scope(const httplib::Request& req) {
+  const std::string auth = req.get_header_value("Authorization");
+  constexpr char kBearer[] = "Bearer ";
+  if (auth.size() > sizeof kBearer - 1 && auth.compare(0, sizeof kBearer - 1, kBearer) == 0) {
+    return "bearer:" + sha256_hex(auth.substr(sizeof kBearer - 1));
+  }
+  return kAnonymousScope;
+}
+
+bool valid_idempotency_key(const std::string& key) {
+  if (key.empty() || key.size() > 255) return false;
+  for (char c : key) {
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+db::StoredResponse to_stored(const Reply& reply) {
+  nlohmann::json headers = nlohmann::json::array();
+  for (const auto& [name, value] : reply.headers) headers.push_back({name, value});
+  return {reply.status, reply.content_type,
+          headers.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), reply.body};
+}
+
+Reply replay(const db::StoredResponse& stored) {
+  Reply r;
+  r.status = stored.status;
+  r.content_type = stored.content_type;
+  r.body = stored.body;
+  auto headers = nlohmann::json::parse(stored.headers_json, nullptr, false);
+  if (headers.is_array()) {
+    for (const auto& h : headers) {
+      if (h.is_array() && h.size() == 2 && h[0].is_string() && h[1].is_string()) {
+        r.header(h[0].get<std::string>(), h[1].get<std::string>());
+      }
+    }
+  }
+  r.header("Idempotent-Replayed", "true");
+  idempotency_counters().replays.fetch_add(1, std::memory_order_relaxed);
+  return r;
+}
+
+Reply idempotency_key_in_use() {
+  idempotency_counters().in_use.fetch_add(1, std::memory_order_relaxed);
+  return problem(409, "idempotency-key-in-use", "Idempotency key in use",
+                 "a request with this Idempotency-Key is still being processed; retry later "
+                 "with the same key")
+      .header("Retry-After", "1");
+}
+
+std::optional<Reply> answer_existing(const db::IdempotencyKeyRow& row, const KeyRef& ref,
+                                     core::Millis now, core::Millis lock_timeout_ms) {
+  if (row.fingerprint != ref.fingerprint) {
+    idempotency_counters().mismatches.fetch_add(1, std::memory_order_relaxed);
+    return problem(422, "idempotency-key-mismatch", "Idempotency key mismatch",
+                   "this Idempotency-Key was used with another request (method " + row.method +
+                       " " + row.path +
+                       " or a different query or body); use a new key for a new request");
+  }
+  if (row.response) return replay(*row.response);
+  if (row.locked_at && *row.locked_at > now - lock_timeout_ms) {
+    return idempotency_key_in_use();
+  }
+  return std::nullopt;
+}
+
+Reply IdempotentWriteContext::transact(const Phase& phase) {
+  Reply reply;
+  bool phase_failed = false;
+  db::TxStats stats;
+  core::Status st = db_.write(
+      [&](db::Tx& tx) {
+        phase_failed = false;
+        const core::Millis now = clock_.now_ms();
+        std::optional<std::int64_t> unfinished_id;
+        if (auto row = db::find_idempotency_key(tx.conn(), key_.scope, key_.key)) {
+          // Finished by a concurrent request while this one waited for the
+          // lock (or a mismatch, or locked by a live request): nothing is
+          // written.
+          if (auto answer = answer_existing(*row, key_, now, lock_timeout_ms_)) {
+            reply = *answer;
+            return core::Status::ok();
+          }
+          unfinished_id = row->id;  // left unfinished, lock free or stale: take it over
+        }
+        reply = phase(tx);
+        if (reply.status >= 500) {
+          phase_failed = true;
+          return core::Status::internal("phase answered " + std::to_string(reply.status));
+        }
+        if (unfinished_id) {
+          db::finish_key(tx, *unfinished_id, to_stored(reply), now);
+        } else {
+          db::insert_finished_key(tx, key_, to_stored(reply), now);
+        }
+        return core::Status::ok();
+      },
+      &stats);
+  request_scope().tx_attempts += stats.attempts;
+  if (!st) return phase_failed ? reply : problem_for(st);
+  return reply;
+}
+
+const KeyRef* idempotency_key_of(const WriteContext& w) {
+  const auto* keyed = dynamic_cast<const IdempotentWriteContext*>(&w);
+  return keyed ? &keyed->key() : nullptr;
+}
+
+IdempotencyCounters& idempotency_counters() {
+  static IdempotencyCounters counters;
+  return counters;
+}
+
+Router::WriteLayer make_idempotency_layer(const core::Clock& clock, core::Millis lock_timeout_ms) {
+  return [&clock, lock_timeout_ms](const httplib::Request& req, const WriteHandler& handler,
+                                   db::Database& db) -> Reply {
+    if (!req.has_header("Idempotency-Key")) {
+      WriteContext plain(db, req);
+      return handler(req, plain);
+    }
+    const std::string key = req.get_header_value("Idempotency-Key");
+    if (!valid_idempotency_key(key)) {
+      return problem(400, "invalid-idempotency-key", "Invalid Idempotency-Key",
+                     "the Idempotency-Key header must be 1 to 255 visible ASCII characters "
+                     "(no spaces or control characters)");
+    }
+    KeyRef ref{client_scope(req), key, req.method, req.path,
+               request_fingerprint(req.method, req.target, req.body)};
+    std::optional<Reply> early;
+    core::Status st = db.read([&](db::Conn& c) {
+      if (auto row = db::find_idempotency_key(c, ref.scope, ref.key)) {
+        early = answer_existing(*row, ref, clock.now_ms(), lock_timeout_ms);
+      }
+      return core::Status::ok();
+    });
+    if (!st) return problem_for(st);
+    if (early) return *early;
+    IdempotentWriteContext keyed(db, req, std::move(ref), clock, lock_timeout_ms);
+    return handler(req, keyed);
+  };
+}
+
+}  // namespace app

@@ -1,0 +1,41 @@
+// app::KeyReaper: deletes idempotency keys older than --idempotency-ttl
+// (rocket-rides-atomic's reaper). After that a client's retry with the same
+// key is a new request. Only key records go: orders, users and jobs stay.
+//
+// Threads: start() runs run_once() every `interval_ms` on its own thread;
+// tests call run_once() directly (with a ManualClock).
+#pragma once
+
+#include "app/periodic.h"
+#include "core/clock.h"
+#include "db/database.h"
+
+namespace app {
+
+struct KeyReaperOptions {
+  core::Millis ttl_ms = 24LL * 60 * 60 * 1000;
+  core::Millis interval_ms = 60'000;
+  int batch = 1000;  // keys deleted per transaction, so writers are not held up
+};
+
+class KeyReaper {
+ public:
+  KeyReaper(db::Database& db, const core::Clock& clock, KeyReaperOptions options)
+      : db_(db), clock_(clock), options_(options) {}
+
+  void start() {
+    periodic_.start(options_.interval_ms, [this] { (void)run_once(); });
+  }
+  void stop() { periodic_.stop(); }
+
+  // Deletes every key created more than ttl ago; returns how many.
+  core::Result<int> run_once();
+
+ private:
+  db::Database& db_;
+  const core::Clock& clock_;
+  const KeyReaperOptions options_;
+  Periodic periodic_;
+};
+
+}  // namespace app

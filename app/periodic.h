@@ -1,0 +1,59 @@
+// app::Periodic: a thread that calls a function every `interval` until
+// stopped. The background loops (completer, key reaper) are run() = this
+// around their run_once(), which tests call directly instead.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "core/clock.h"
+
+namespace app {
+
+class Periodic {
+ public:
+  Periodic() = default;
+  ~Periodic() { stop(); }
+  Periodic(const Periodic&) = delete;
+  Periodic& operator=(const Periodic&) = delete;
+
+  // Starts the thread; `fn` first runs after one interval. Not thread-safe
+  // against stop(); call both from the owner's thread.
+  void start(core::Millis interval_ms, std::function<void()> fn) {
+    stop();
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = false;
+    }
+    thread_ = std::thread([this, interval_ms, fn = std::move(fn)] {
+      std::unique_lock lock(mu_);
+      while (
+          !cv_.wait_for(lock, std::chrono::milliseconds(interval_ms), [&] { return stopping_; })) {
+        lock.unlock();
+        fn();
+        lock.lock();
+      }
+    });
+  }
+
+  // Wakes the thread and joins it; a call to fn in progress finishes first.
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;  // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace app

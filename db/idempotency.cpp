@@ -1,0 +1,172 @@
+#include "db/idempotency.h"
+
+#include "db/conn.h"
+#include "db/database.h"
+
+namespace db {
+namespace {
+
+#define KEY_COLUMNS                                                                       \
+  "id, scope, key, method, path, fingerprint, recovery_point, locked_at, order_id, "      \
+  "response_status, response_content_type, response_headers, response_body, created_at, " \
+  "last_run_at"
+
+constexpr char kFindKey[] =
+    "SELECT " KEY_COLUMNS " FROM idempotency_keys WHERE scope = ?1 AND key = ?2";
+constexpr char kFindKeyById[] = "SELECT " KEY_COLUMNS " FROM idempotency_keys WHERE id = ?1";
+constexpr char kInsertStarted[] =
+    "INSERT INTO idempotency_keys (scope, key, method, path, fingerprint, recovery_point, "
+    "locked_at, created_at, last_run_at) VALUES (?1, ?2, ?3, ?4, ?5, 'started', ?6, ?6, ?6) "
+    "RETURNING " KEY_COLUMNS;
+constexpr char kInsertFinished[] =
+    "INSERT INTO idempotency_keys (scope, key, method, path, fingerprint, recovery_point, "
+    "response_status, response_content_type, response_headers, response_body, created_at, "
+    "last_run_at) VALUES (?1, ?2, ?3, ?4, ?5, 'finished', ?6, ?7, ?8, ?9, ?10, ?10)";
+constexpr char kSetRecoveryPoint[] =
+    "UPDATE idempotency_keys SET recovery_point = ?2, order_id = coalesce(?3, order_id) "
+    "WHERE id = ?1 AND recovery_point <> 'finished'";
+constexpr char kFinishKey[] =
+    "UPDATE idempotency_keys SET recovery_point = 'finished', locked_at = NULL, "
+    "response_status = ?2, response_content_type = ?3, response_headers = ?4, "
+    "response_body = ?5, last_run_at = ?6 WHERE id = ?1 AND recovery_point <> 'finished'";
+constexpr char kLockKey[] =
+    "UPDATE idempotency_keys SET locked_at = ?2, last_run_at = ?2 "
+    "WHERE id = ?1 AND recovery_point <> 'finished' AND (locked_at IS NULL OR locked_at < ?3)";
+constexpr char kUnlockKey[] = "UPDATE idempotency_keys SET locked_at = NULL WHERE id = ?1";
+constexpr char kReleaseAllLocks[] =
+    "UPDATE idempotency_keys SET locked_at = NULL WHERE locked_at IS NOT NULL";
+constexpr char kListAbandoned[] = "SELECT " KEY_COLUMNS
+                                  " FROM idempotency_keys WHERE recovery_point <> 'finished' "
+                                  "AND last_run_at < ?1 AND (locked_at IS NULL OR locked_at < ?2) "
+                                  "ORDER BY last_run_at, id LIMIT ?3";
+constexpr char kReapKeys[] =
+    "DELETE FROM idempotency_keys WHERE id IN "
+    "(SELECT id FROM idempotency_keys WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)";
+
+#undef KEY_COLUMNS
+
+IdempotencyKeyRow key_from(SQLite::Statement& s) {
+  IdempotencyKeyRow r;
+  r.id = s.getColumn(0).getInt64();
+  r.scope = s.getColumn(1).getString();
+  r.key = s.getColumn(2).getString();
+  r.method = s.getColumn(3).getString();
+  r.path = s.getColumn(4).getString();
+  r.fingerprint = s.getColumn(5).getString();
+  r.recovery_point = s.getColumn(6).getString();
+  if (!s.getColumn(7).isNull()) r.locked_at = s.getColumn(7).getInt64();
+  if (!s.getColumn(8).isNull()) r.order_id = s.getColumn(8).getInt64();
+  if (!s.getColumn(9).isNull()) {
+    r.response = StoredResponse{s.getColumn(9).getInt(), s.getColumn(10).getString(),
+                                s.getColumn(11).getString(), s.getColumn(12).getString()};
+  }
+  r.created_at = s.getColumn(13).getInt64();
+  r.last_run_at = s.getColumn(14).getInt64();
+  return r;
+}
+
+void bind_key(Conn::Query& q, const NewIdempotencyKey& k) {
+  q->bindNoCopy(1, k.scope);
+  q->bindNoCopy(2, k.key);
+  q->bindNoCopy(3, k.method);
+  q->bindNoCopy(4, k.path);
+  q->bindNoCopy(5, k.fingerprint);
+}
+
+}  // namespace
+
+std::optional<IdempotencyKeyRow> find_idempotency_key(Conn& conn, const std::string& scope,
+                                                      const std::string& key) {
+  auto q = conn.query(kFindKey);
+  q->bindNoCopy(1, scope);
+  q->bindNoCopy(2, key);
+  if (!q->executeStep()) return std::nullopt;
+  return key_from(*q);
+}
+
+std::optional<IdempotencyKeyRow> find_idempotency_key_by_id(Conn& conn, std::int64_t id) {
+  auto q = conn.query(kFindKeyById);
+  q->bind(1, id);
+  if (!q->executeStep()) return std::nullopt;
+  return key_from(*q);
+}
+
+IdempotencyKeyRow insert_started_key(Tx& tx, const NewIdempotencyKey& key, core::Millis now) {
+  auto q = tx.conn().query(kInsertStarted);
+  bind_key(q, key);
+  q->bind(6, static_cast<std::int64_t>(now));
+  q->executeStep();
+  IdempotencyKeyRow row = key_from(*q);
+  q->executeStep();  // to SQLITE_DONE: the RETURNING statement is finished
+  return row;
+}
+
+void insert_finished_key(Tx& tx, const NewIdempotencyKey& key, const StoredResponse& response,
+                         core::Millis now) {
+  auto q = tx.conn().query(kInsertFinished);
+  bind_key(q, key);
+  q->bind(6, response.status);
+  q->bindNoCopy(7, response.content_type);
+  q->bindNoCopy(8, response.headers_json);
+  q->bindNoCopy(9, response.body);
+  q->bind(10, static_cast<std::int64_t>(now));
+  q->exec();
+}
+
+void set_recovery_point(Tx& tx, std::int64_t id, const std::string& point,
+                        std::optional<std::int64_t> order_id) {
+  auto q = tx.conn().query(kSetRecoveryPoint);
+  q->bind(1, id);
+  q->bindNoCopy(2, point);
+  if (order_id) q->bind(3, *order_id);
+  q->exec();
+}
+
+void finish_key(Tx& tx, std::int64_t id, const StoredResponse& response, core::Millis now) {
+  auto q = tx.conn().query(kFinishKey);
+  q->bind(1, id);
+  q->bind(2, response.status);
+  q->bindNoCopy(3, response.content_type);
+  q->bindNoCopy(4, response.headers_json);
+  q->bindNoCopy(5, response.body);
+  q->bind(6, static_cast<std::int64_t>(now));
+  q->exec();
+}
+
+bool lock_key(Tx& tx, std::int64_t id, core::Millis now, core::Millis stale_before) {
+  auto q = tx.conn().query(kLockKey);
+  q->bind(1, id);
+  q->bind(2, static_cast<std::int64_t>(now));
+  q->bind(3, static_cast<std::int64_t>(stale_before));
+  return q->exec() == 1;
+}
+
+void unlock_key(Tx& tx, std::int64_t id) {
+  auto q = tx.conn().query(kUnlockKey);
+  q->bind(1, id);
+  q->exec();
+}
+
+int release_all_key_locks(Tx& tx) {
+  return tx.conn().query(kReleaseAllLocks)->exec();
+}
+
+std::vector<IdempotencyKeyRow> list_abandoned_keys(Conn& conn, core::Millis idle_before,
+                                                   core::Millis stale_before, int limit) {
+  auto q = conn.query(kListAbandoned);
+  q->bind(1, static_cast<std::int64_t>(idle_before));
+  q->bind(2, static_cast<std::int64_t>(stale_before));
+  q->bind(3, limit);
+  std::vector<IdempotencyKeyRow> out;
+  while (q->executeStep()) out.push_back(key_from(*q));
+  return out;
+}
+
+int reap_keys(Tx& tx, core::Millis created_before, int limit) {
+  auto q = tx.conn().query(kReapKeys);
+  q->bind(1, static_cast<std::int64_t>(created_before));
+  q->bind(2, limit);
+  return q->exec();
+}
+
+}  // namespace db

@@ -1,0 +1,93 @@
+// Idempotency keys: one row per (client scope, key) with the request's
+// fingerprint, its recovery point, an in-flight lock and, once finished, the
+// stored response (API.md "Idempotency-Key"; the table is in migration 3).
+//
+// Recovery points: `started` -> `order_created` -> `finished` (checkout), or
+// straight to `finished` (every single-phase write, in its own transaction).
+// A row is `locked` (locked_at set) while a request or the completer works on
+// it; a lock older than the lock timeout may be taken over.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+
+namespace db {
+
+class Conn;
+class Tx;
+
+inline constexpr char kPointStarted[] = "started";
+inline constexpr char kPointOrderCreated[] = "order_created";
+inline constexpr char kPointFinished[] = "finished";
+
+// What is replayed for a finished key: status, content type, the headers that
+// matter (JSON array of [name, value]) and the body, byte for byte.
+struct StoredResponse {
+  int status = 0;
+  std::string content_type;
+  std::string headers_json = "[]";
+  std::string body;
+};
+
+struct IdempotencyKeyRow {
+  std::int64_t id = 0;
+  std::string scope;
+  std::string key;
+  std::string method;
+  std::string path;
+  std::string fingerprint;
+  std::string recovery_point;
+  std::optional<core::Millis> locked_at;
+  std::optional<std::int64_t> order_id;
+  std::optional<StoredResponse> response;  // set exactly when finished
+  core::Millis created_at = 0;
+  core::Millis last_run_at = 0;
+};
+
+struct NewIdempotencyKey {
+  std::string scope;
+  std::string key;
+  std::string method;
+  std::string path;
+  std::string fingerprint;
+};
+
+std::optional<IdempotencyKeyRow> find_idempotency_key(Conn& conn, const std::string& scope,
+                                                      const std::string& key);
+std::optional<IdempotencyKeyRow> find_idempotency_key_by_id(Conn& conn, std::int64_t id);
+
+// Inserts a key at `started`, locked at `now`. Throws (kConflict) when the
+// (scope, key) exists: callers look it up first in the same IMMEDIATE
+// transaction, which no other writer can interleave with.
+IdempotencyKeyRow insert_started_key(Tx& tx, const NewIdempotencyKey& key, core::Millis now);
+// Inserts a key already finished with `response` (single-phase writes).
+void insert_finished_key(Tx& tx, const NewIdempotencyKey& key, const StoredResponse& response,
+                         core::Millis now);
+
+// Moves an unfinished key to `point` (keeping its lock), recording the order.
+void set_recovery_point(Tx& tx, std::int64_t id, const std::string& point,
+                        std::optional<std::int64_t> order_id);
+// unfinished -> finished with `response`; unlocks.
+void finish_key(Tx& tx, std::int64_t id, const StoredResponse& response, core::Millis now);
+
+// Takes the lock of an unfinished key that is unlocked or whose lock is older
+// than `stale_before`. False when it is finished or locked by someone alive.
+bool lock_key(Tx& tx, std::int64_t id, core::Millis now, core::Millis stale_before);
+void unlock_key(Tx& tx, std::int64_t id);
+// Unlocks every key: only safe when no other process can hold one (the
+// runner lock proves it), at start-up.
+int release_all_key_locks(Tx& tx);
+
+// Unfinished keys untouched since `idle_before` whose lock is free or older
+// than `stale_before`, oldest first.
+std::vector<IdempotencyKeyRow> list_abandoned_keys(Conn& conn, core::Millis idle_before,
+                                                   core::Millis stale_before, int limit);
+// Deletes up to `limit` keys created before `created_before`. Business rows
+// (orders, users) are not touched.
+int reap_keys(Tx& tx, core::Millis created_before, int limit);
+
+}  // namespace db

@@ -1,0 +1,178 @@
+#include "services/checkout.h"
+
+#include "db/jobs.h"
+#include "services/email.h"
+
+namespace services {
+
+std::optional<std::string> normalize_phone(std::string_view raw) {
+  std::string out;
+  std::size_t digits = 0;
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    const char c = raw[i];
+    if (c >= '0' && c <= '9') {
+      out.push_back(c);
+      ++digits;
+    } else if (c == '+' && out.empty() && digits == 0) {
+      out.push_back(c);
+    } else if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')') {
+      continue;
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (digits < 7 || digits > 15) return std::nullopt;
+  return out;
+}
+
+namespace {
+
+bool integer_in(const nlohmann::json& v, std::int64_t lo, std::int64_t hi, std::int64_t* out) {
+  if (!v.is_number_integer()) return false;
+  if (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(hi))
+    return false;
+  const auto n = v.get<std::int64_t>();
+  if (n < lo || n > hi) return false;
+  *out = n;
+  return true;
+}
+
+CheckoutError invalid(std::string detail) {
+  return {"invalid-checkout", std::move(detail)};
+}
+
+}  // namespace
+
+std::optional<CheckoutError> validate_checkout(const nlohmann::json& body, CheckoutRequest* out) {
+  auto email = body.find("email");
+  if (email == body.end() || !email->is_string()) {
+    return CheckoutError{"invalid-email", "the body must have an \"email\" string"};
+  }
+  auto normalized = normalize_email(email->get<std::string>());
+  if (!normalized) {
+    return CheckoutError{"invalid-email",
+                         "\"email\" is not a valid email address: ASCII, at most 254 characters, "
+                         "one '@', a local part of 1-64 printable characters without spaces, and "
+                         "a domain of dot-separated labels"};
+  }
+  out->email = *normalized;
+
+  auto phone = body.find("phone");
+  if (phone == body.end() || !phone->is_string()) {
+    return invalid("the body must have a \"phone\" string");
+  }
+  auto normalized_phone = normalize_phone(phone->get<std::string>());
+  if (!normalized_phone) {
+    return invalid(
+        "\"phone\" must be an optional '+' and 7-15 digits (spaces, '-', '.', '(' and ')' "
+        "allowed between them)");
+  }
+  out->phone = *normalized_phone;
+
+  auto items = body.find("items");
+  if (items == body.end() || !items->is_array() || items->empty() ||
+      items->size() > static_cast<std::size_t>(kMaxItems)) {
+    return invalid("\"items\" must be an array of 1 to 100 items");
+  }
+  out->items.clear();
+  out->total_cents = 0;
+  for (std::size_t i = 0; i < items->size(); ++i) {
+    const auto& item = (*items)[i];
+    const std::string where = "items[" + std::to_string(i) + "]";
+    if (!item.is_object()) return invalid(where + " must be an object");
+    db::OrderItemRow row;
+    auto sku = item.find("sku");
+    if (sku == item.end() || !sku->is_string() || sku->get<std::string>().empty() ||
+        sku->get<std::string>().size() > 64) {
+      return invalid(where + ".sku must be a string of 1 to 64 characters");
+    }
+    row.sku = sku->get<std::string>();
+    auto quantity = item.find("quantity");
+    if (quantity == item.end() || !integer_in(*quantity, 1, kMaxQuantity, &row.quantity)) {
+      return invalid(where + ".quantity must be an integer from 1 to 1000");
+    }
+    auto price = item.find("unit_price_cents");
+    if (price == item.end() || !integer_in(*price, 0, kMaxUnitPriceCents, &row.unit_price_cents)) {
+      return invalid(where + ".unit_price_cents must be an integer from 0 to 10000000");
+    }
+    // At most 100 * 1000 * 10^7 = 10^12: no overflow.
+    out->total_cents += row.quantity * row.unit_price_cents;
+    out->items.push_back(std::move(row));
+  }
+
+  auto token = body.find("payment_token");
+  if (token == body.end() || !token->is_string() || token->get<std::string>().empty() ||
+      token->get<std::string>().size() > 255) {
+    return invalid("\"payment_token\" must be a string of 1 to 255 characters");
+  }
+  out->payment_token = token->get<std::string>();
+  return std::nullopt;
+}
+
+std::string gateway_idempotency_key(const std::string& scope, const std::string& key) {
+  if (scope == "anonymous") return key;
+  // A space cannot occur in a client's key, so this never equals one.
+  return scope + " " + key;
+}
+
+std::int64_t Checkout::create_order(db::Tx& tx, const CheckoutRequest& request) const {
+  const core::Millis now = clock_.now_ms();
+  db::NewOrder order{request.email, request.phone, request.total_cents, request.payment_token,
+                     request.items};
+  const std::int64_t id = db::insert_order(tx, order, now);
+  db::insert_order_action(tx, id, "created", "", now);
+  return id;
+}
+
+ChargeResult Checkout::charge(const Order& order, const std::string& gateway_key) const {
+  return gateway_.charge(order.total_cents, order.payment_token, gateway_key);
+}
+
+core::Result<Order> Checkout::record_paid(db::Tx& tx, std::int64_t order_id,
+                                          const std::string& charge_id) const {
+  const core::Millis now = clock_.now_ms();
+  if (!db::mark_order_paid(tx, order_id, charge_id, now)) {
+    return core::Status::conflict("order " + std::to_string(order_id) + " is not pending");
+  }
+  db::insert_order_action(tx, order_id, "paid", charge_id, now);
+  auto order = db::find_order(tx.conn(), order_id);
+  if (!order) return core::Status::internal("order vanished inside its transaction");
+
+  db::NewJob sms;
+  sms.kind = "send_sms";
+  sms.args_json = nlohmann::json{{"order_id", order_id}, {"phone", order->phone}}.dump();
+  (void)db::stage_job(tx, sms, now);
+  db::NewJob ship;
+  ship.kind = "prepare_for_shipping";
+  ship.args_json = nlohmann::json{{"order_id", order_id}}.dump();
+  (void)db::stage_job(tx, ship, now);
+  outbox_.publish(tx, "order.paid", "order:" + std::to_string(order_id),
+                  {{"id", order_id}, {"total_cents", order->total_cents}, {"charge_id", charge_id}},
+                  now);
+  return std::move(*order);
+}
+
+core::Result<Order> Checkout::record_declined(db::Tx& tx, std::int64_t order_id,
+                                              const std::string& detail) const {
+  const core::Millis now = clock_.now_ms();
+  if (!db::mark_order_payment_failed(tx, order_id, now)) {
+    return core::Status::conflict("order " + std::to_string(order_id) + " is not pending");
+  }
+  db::insert_order_action(tx, order_id, "payment_failed", detail, now);
+  auto order = db::find_order(tx.conn(), order_id);
+  if (!order) return core::Status::internal("order vanished inside its transaction");
+  return std::move(*order);
+}
+
+core::Result<Order> Checkout::get(std::int64_t id) const {
+  std::optional<Order> order;
+  core::Status st = db_.read([&](db::Conn& c) {
+    order = db::find_order(c, id);
+    return core::Status::ok();
+  });
+  if (!st) return st;
+  if (!order) return core::Status::not_found("no order with id " + std::to_string(id));
+  return std::move(*order);
+}
+
+}  // namespace services

@@ -1,0 +1,168 @@
+// The fake payment gateway as an HTTP service (one charge per key, token
+// behaviours, listing), the PaymentGateway client's timeout, and the real
+// binary: the "fake gateway on" line, and a crash right after checkout's
+// first phase followed by a restart whose completer charges exactly once.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <chrono>
+
+#include "app/fake_gateway.h"
+#include "services/payment_gateway.h"
+#include "tests/support/harness.h"
+
+using testing::request;
+
+namespace {
+
+struct Fixture {
+  testing::TempDir dir;
+  std::unique_ptr<db::Database> db = [this] {
+    db::Options o;
+    o.path = dir.file("gateway.db");
+    auto opened = db::Database::open(o);
+    REQUIRE(opened);
+    return std::move(*opened);
+  }();
+  core::SystemClock clock;
+  app::FakeGateway gateway{*db, clock, app::FakeGatewayOptions{"127.0.0.1", 0, 1500}};
+  int port = [this] {
+    auto p = gateway.start();
+    REQUIRE(p);
+    return *p;
+  }();
+  httplib::Client http{"127.0.0.1", port};
+
+  testing::HttpResult charge(const std::string& token, const std::string& key,
+                             std::int64_t amount = 500) {
+    return request(http, "POST", "/v1/charges",
+                   nlohmann::json{{"amount_cents", amount}, {"token", token}}.dump(),
+                   "application/json", {{"Idempotency-Key", key}});
+  }
+  int count(const std::string& key) {
+    return request(http, "GET", "/v1/charges?idempotency_key=" + key).json()["count"].get<int>();
+  }
+};
+
+}  // namespace
+
+TEST_CASE_FIXTURE(Fixture, "charges once per idempotency key and replays the answer") {
+  auto first = charge("tok_visa", "k1");
+  REQUIRE(first.status == 201);
+  const std::string id = first.json()["id"];
+  CHECK(id.rfind("ch_", 0) == 0);
+  auto again = charge("tok_visa", "k1");
+  CHECK(again.status == 201);
+  CHECK(again.json()["id"] == id);
+  CHECK(again.header("Idempotent-Replayed") == "true");
+  CHECK(count("k1") == 1);
+  CHECK(charge("tok_visa", "k2").json()["id"] != id);
+  auto all = request(http, "GET", "/v1/charges").json();
+  CHECK(all["count"] == 2);
+  CHECK(all["charges"][0]["amount_cents"] == 500);
+  CHECK(count("unknown") == 0);
+}
+
+TEST_CASE_FIXTURE(Fixture, "declines tok_declined with 402, also when replayed") {
+  CHECK(charge("tok_declined", "d1").status == 402);
+  CHECK(charge("tok_declined", "d1").status == 402);
+  CHECK(count("d1") == 1);
+}
+
+TEST_CASE_FIXTURE(Fixture, "fails tok_flaky once per key, then succeeds") {
+  CHECK(charge("tok_flaky", "f1").status == 500);
+  CHECK(count("f1") == 0);
+  CHECK(charge("tok_flaky", "f1").status == 201);
+  CHECK(charge("tok_flaky", "f2").status == 500);
+  CHECK(count("f1") == 1);
+}
+
+TEST_CASE_FIXTURE(Fixture, "refuses a charge without a key or with a bad body") {
+  CHECK(
+      request(http, "POST", "/v1/charges", R"({"amount_cents": 1, "token": "tok_visa"})").status ==
+      400);
+  CHECK(request(http, "POST", "/v1/charges", R"({"token": "tok_visa"})", "application/json",
+                {{"Idempotency-Key", "x"}})
+            .status == 400);
+  CHECK(request(http, "GET", "/v1/charges").json()["count"] == 0);
+}
+
+TEST_CASE_FIXTURE(Fixture, "the client times out on tok_timeout and the retry gets the charge") {
+  services::PaymentGateway client("http://127.0.0.1:" + std::to_string(port), 200);
+  const auto started = std::chrono::steady_clock::now();
+  auto first = client.charge(700, "tok_timeout", "t1");
+  const auto waited = std::chrono::steady_clock::now() - started;
+  CHECK(first.outcome == services::ChargeOutcome::kFailed);
+  CHECK(waited < std::chrono::milliseconds(1400));
+  auto retry = client.charge(700, "tok_timeout", "t1");
+  CHECK(retry.outcome == services::ChargeOutcome::kSucceeded);
+  CHECK(retry.charge_id.rfind("ch_", 0) == 0);
+  CHECK(count("t1") == 1);
+  CHECK(client.charge(700, "tok_declined", "t2").outcome == services::ChargeOutcome::kDeclined);
+  services::PaymentGateway nowhere("", 200);
+  CHECK(nowhere.charge(1, "tok_visa", "x").outcome == services::ChargeOutcome::kFailed);
+}
+
+TEST_CASE("the binary prints the fake gateway's URL on the line after listening on") {
+  testing::TempDir dir;
+  testing::ServerProcess server(dir.file("p.db"), {"--fake-gateway"});
+  const std::string line = server.read_stdout_line();
+  const std::string prefix = "fake gateway on http://127.0.0.1:";
+  REQUIRE(line.rfind(prefix, 0) == 0);
+  const int port = std::stoi(line.substr(prefix.size()));
+  CHECK(port > 0);
+  CHECK(port != server.port());
+  httplib::Client gw("127.0.0.1", port);
+  CHECK(request(gw, "GET", "/v1/charges").json()["count"] == 0);
+  CHECK(server.terminate_and_wait() == 0);
+}
+
+TEST_CASE("a crash after order_created is finished by the completer with one charge") {
+  testing::TempDir dir;
+  const std::string db_path = dir.file("crash.db");
+  const std::string body = nlohmann::json{
+      {"email", "crash@example.com"},
+      {"phone", "+15550100999"},
+      {"items", {{{"sku", "a"}, {"quantity", 1}, {"unit_price_cents", 999}}}},
+      {"payment_token",
+       "tok_visa"}}.dump();
+  {
+    testing::ServerProcess doomed(db_path,
+                                  {"--fake-gateway", "--test-crash-after", "order_created"});
+    httplib::Client c = doomed.client();
+    auto r = request(c, "POST", "/checkout", body, "application/json",
+                     {{"Idempotency-Key", "crash-key"}});
+    CHECK(r.status == 0);  // the process died before answering
+  }
+  testing::ServerProcess server(db_path, {"--fake-gateway", "--completer-after", "200ms"});
+  const std::string line = server.read_stdout_line();
+  REQUIRE(line.rfind("fake gateway on http://", 0) == 0);
+  httplib::Client gw(line.substr(std::string("fake gateway on ").size()));
+  httplib::Client c = server.client();
+
+  CHECK(testing::eventually([&] {
+    auto o = request(c, "GET", "/orders/1");
+    return o.status == 200 && o.json()["state"] == "ready_to_ship";
+  }));
+  CHECK(request(gw, "GET", "/v1/charges?idempotency_key=crash-key").json()["count"] == 1);
+  CHECK(request(gw, "GET", "/v1/charges").json()["count"] == 1);
+  CHECK(testing::eventually([&] {
+    return request(c, "GET", "/mailbox?to=%2B15550100999").json()["messages"].size() == 1;
+  }));
+  auto retry =
+      request(c, "POST", "/checkout", body, "application/json", {{"Idempotency-Key", "crash-key"}});
+  CHECK(retry.status == 201);
+  CHECK(retry.header("Idempotent-Replayed") == "true");
+  CHECK(retry.json()["id"] == 1);
+  CHECK(request(c, "GET", "/orders/2").status == 404);
+  CHECK(request(gw, "GET", "/v1/charges").json()["count"] == 1);
+}
+
+TEST_CASE("refuses a duration flag that is not a duration, naming the flag") {
+  auto [code, out] = testing::run_binary({"serve", "--gateway-timeout", "soon"});
+  CHECK(code == 2);
+  CHECK(out.find("--gateway-timeout") != std::string::npos);
+  auto [code2, out2] = testing::run_binary({"serve", "--payment-gateway-url", "ftp://x"});
+  CHECK(code2 == 2);
+  CHECK(out2.find("--payment-gateway-url") != std::string::npos);
+}
