@@ -1,11 +1,12 @@
 // app::App: the whole program wired together: database, job runner, HTTP
 // server. main() and the in-process integration tests both start one.
 //
-// Start-up order: open + migrate the database, take the runner lock and
-// rescue orphaned jobs, start the runner, bind, then serve. Shutdown
+// Start-up order: open + migrate the database, register the job kinds and
+// save their defaults, take the runner lock and rescue orphaned jobs, bind;
+// serve() starts the runner, the rescuer and the cleaner. Shutdown
 // (request_stop, e.g. on SIGTERM): stop accepting and let in-flight requests
-// finish, then stop the runner, letting a job in hand finish; what is left
-// is rescued at the next start.
+// finish, then stop the runner: no more claims, running jobs may finish
+// within --shutdown-timeout; what is left is rescued at the next start.
 #pragma once
 
 #include <atomic>
@@ -17,7 +18,9 @@
 #include "app/server.h"
 #include "core/clock.h"
 #include "db/database.h"
+#include "jobs/cleaner.h"
 #include "jobs/handler.h"
+#include "jobs/rescuer.h"
 #include "jobs/runner.h"
 
 namespace app {
@@ -41,6 +44,9 @@ class App {
 
   db::Database& db() noexcept { return *db_; }
   jobs::Runner& runner() noexcept { return *runner_; }
+  jobs::Rescuer& rescuer() noexcept { return *rescuer_; }
+  jobs::Cleaner& cleaner() noexcept { return *cleaner_; }
+  const jobs::Registry& registry() const noexcept { return registry_; }
   Context& context() noexcept { return *ctx_; }
 
  private:
@@ -54,6 +60,8 @@ class App {
   std::unique_ptr<jobs::RunnerLock> runner_lock_;
   jobs::Registry registry_;
   std::unique_ptr<jobs::Runner> runner_;
+  std::unique_ptr<jobs::Rescuer> rescuer_;
+  std::unique_ptr<jobs::Cleaner> cleaner_;
   std::unique_ptr<Context> ctx_;
   std::unique_ptr<Server> server_;
   int port_ = 0;

@@ -5,6 +5,7 @@
 #include "jobs/handler.h"
 
 #include "db/database.h"
+#include "db/jobs.h"
 
 namespace jobs {
 namespace {
@@ -28,6 +29,17 @@ core::Status send_welcome_email(const Job& job, db::Tx& tx, core::Millis now) {
 
 void register_builtin_handlers(Registry& registry) {
   registry.add("send_welcome_email", Handler{nullptr, send_welcome_email});
+}
+
+core::Status save_kind_defaults(db::Database& db, const Registry& registry) {
+  return db.write([&](db::Tx& tx) {
+    registry.for_each([&](const std::string& kind, const KindOptions& o) {
+      db::upsert_job_kind(
+          tx, kind, o.max_attempts,
+          o.timeout_ms > 0 ? std::optional<core::Millis>(o.timeout_ms) : std::nullopt);
+    });
+    return core::Status::ok();
+  });
 }
 
 }  // namespace jobs
