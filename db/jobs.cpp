@@ -33,10 +33,13 @@ constexpr char kStageJob[] =
     "ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL "
     "AND state NOT IN ('completed','discarded','cancelled') DO NOTHING RETURNING id";
 constexpr char kAnyRunnable[] = "SELECT EXISTS (SELECT 1 FROM jobs AS j WHERE " AC_RUNNABLE ")";
+// INDEXED BY: without it the planner picks jobs_by_state_kind and sorts every
+// runnable row to take the first few (59 ms per claim with 100k queued,
+// against 0.2 ms walking jobs_claimable, which is already in claim order).
 constexpr char kClaimJobs[] =
     "UPDATE jobs SET state = 'running', attempt = attempt + 1, attempted_at = ?1, "
     "lease_until = ?2 "
-    "WHERE id IN (SELECT j.id FROM jobs AS j WHERE " AC_RUNNABLE
+    "WHERE id IN (SELECT j.id FROM jobs AS j INDEXED BY jobs_claimable WHERE " AC_RUNNABLE
     " ORDER BY j.priority, j.run_at, j.id LIMIT ?3) "
     "RETURNING " AC_JOB_COLUMNS;
 constexpr char kCompleteJob[] =
