@@ -43,7 +43,7 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   runner_options.workers = cfg.workers > 0
                                ? cfg.workers
                                : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  runner_options.batch = std::max(runner_options.batch, runner_options.workers);
+  runner_options.batch = std::max(runner_options.batch, 2 * runner_options.workers);
   runner_options.backoff_base_ms = cfg.job_backoff_base_ms;
   runner_options.backoff_cap_ms = cfg.job_backoff_cap_ms;
   runner_options.shutdown_timeout_ms = cfg.shutdown_timeout_ms;

@@ -137,11 +137,13 @@ void Runner::produce() {
     int want = 0;
     {
       std::unique_lock lock(mu_);
-      produce_cv_.wait(lock, [&] { return stopping_ || busy_ < workers; });
+      // Claim a whole batch once fewer jobs wait than there are workers, so
+      // that one claim transaction serves many jobs and no worker starves.
+      // Queued jobs are heartbeated like running ones.
+      produce_cv_.wait(lock,
+                       [&] { return stopping_ || static_cast<int>(queue_.size()) < workers; });
       if (stopping_) return;
-      // Claim no more than idle workers can start now: a claimed job waiting
-      // in the queue would burn its lease without a heartbeat.
-      want = std::min(options_.batch, workers - busy_);
+      want = options_.batch;
       woken_ = false;
     }
     const core::Millis now = clock_.now_ms();
@@ -215,6 +217,10 @@ void Runner::beat() {
 core::Result<int> Runner::heartbeat_once() {
   const core::Millis now = clock_.now_ms();
   std::vector<std::pair<std::int64_t, InFlight>> jobs;
+  {
+    std::lock_guard lock(mu_);  // claimed, waiting for a worker: keep their leases too
+    for (const auto& c : queue_) jobs.emplace_back(c.row.id, InFlight{c.row.attempt});
+  }
   {
     std::lock_guard lock(inflight_mu_);
     for (const auto& [id, f] : inflight_) {

@@ -49,7 +49,8 @@
 namespace jobs {
 
 struct RunnerOptions {
-  int batch = 16;                 // most jobs claimed per UPDATE ... RETURNING
+  // Jobs claimed per UPDATE ... RETURNING, when fewer than `workers` wait.
+  int batch = 16;
   int workers = 1;                // threads running handlers after start()
   core::Millis lease_ms = 30000;  // a claim's lease; heartbeats renew it every lease/3
   core::Millis poll_interval_ms = 1000;
@@ -100,8 +101,9 @@ class Runner {
   // Returns how many jobs were attempted.
   core::Result<int> run_once();
 
-  // One heartbeat: extends the lease of every job in hand, and fails those
-  // past their timeout. Returns how many leases were extended.
+  // One heartbeat: extends the lease of every job in hand (running or
+  // claimed and waiting for a worker), and fails those past their timeout.
+  // Returns how many leases were extended.
   core::Result<int> heartbeat_once();
 
   // Returns running jobs whose lease ended to retryable (or discarded at
