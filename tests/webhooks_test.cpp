@@ -328,3 +328,33 @@ TEST_CASE("a delivery cut by kill -9 is rescued once and completes once after re
   CHECK(got[0].idempotency_key == got[1].idempotency_key);
   CHECK(signature_valid(got[1], kSecret));
 }
+
+TEST_CASE("SIGTERM leaves a delivery stuck past --shutdown-timeout to be rescued at restart") {
+  Receiver receiver;
+  receiver.stall();
+  testing::TempDir dir;
+  const std::string db = dir.file("term.db");
+  std::vector<std::string> args = {"--webhook-url", receiver.url(),       "--webhook-secret",
+                                   kSecret,         "--shutdown-timeout", "100"};
+  {
+    testing::ServerProcess first(db, args);
+    auto http = first.client();
+    REQUIRE(testing::request(http, "PUT", "/users/term@example.com").status == 201);
+    REQUIRE(receiver.wait_for(1));           // the POST is in flight, stalled
+    CHECK(first.terminate_and_wait() == 0);  // exits although the handler never returned
+  }
+  receiver.unstall();
+
+  testing::ServerProcess second(db, args);
+  auto http = second.client();
+  nlohmann::json job;
+  REQUIRE(testing::eventually([&] {
+    auto jobs = testing::request(http, "GET", "/jobs?kind=deliver_webhook").json()["jobs"];
+    if (jobs.size() != 1 || jobs[0]["state"] != "completed") return false;
+    job = jobs[0];
+    return true;
+  }));
+  CHECK(job["attempt"] == 2);
+  CHECK(job["errors"].size() == 1);
+  CHECK(receiver.deliveries().size() == 2);
+}
