@@ -3,9 +3,10 @@
 //
 // Signals are blocked in every thread and taken by one thread with sigwait,
 // so no code runs in a signal handler. On the first signal the server stops
-// accepting, finishes requests in flight and lets the runner finish the job
-// in hand; if that takes longer than --shutdown-timeout the process exits 0
-// anyway and the unfinished jobs are rescued at the next start.
+// accepting, finishes requests in flight, and the runner stops claiming and
+// lets the jobs in hand finish; if that takes longer than --shutdown-timeout
+// the process exits 0 anyway and the unfinished jobs are rescued at the next
+// start.
 #include <pthread.h>
 #include <signal.h>
 

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "db/idempotency.h"
+#include "jobs/webhooks.h"
 
 namespace app {
 
@@ -17,6 +18,8 @@ App::~App() {
   if (key_reaper_) key_reaper_->stop();
   if (runner_) runner_->stop();
   if (fake_gateway_) fake_gateway_->stop();
+  if (rescuer_) rescuer_->stop();
+  if (cleaner_) cleaner_->stop();
 }
 
 core::Result<std::unique_ptr<App>> App::create(const Config& config, const core::Clock& clock) {
@@ -35,9 +38,27 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   app->db_ = std::move(*opened);
 
   jobs::register_builtin_handlers(app->registry_);
+  jobs::register_webhook_handler(app->registry_, clock,
+                                 jobs::WebhookOptions{cfg.webhook_secret, cfg.webhook_timeout_ms});
+  if (core::Status st = jobs::save_kind_defaults(*app->db_, app->registry_); !st) {
+    return core::Status(st.code(), "saving job kind defaults: " + st.message());
+  }
   jobs::RunnerOptions runner_options;
   runner_options.lease_ms = cfg.job_lease_ms;
+  runner_options.workers = cfg.workers > 0
+                               ? cfg.workers
+                               : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  runner_options.batch = std::max(runner_options.batch, 2 * runner_options.workers);
+  runner_options.backoff_base_ms = cfg.job_backoff_base_ms;
+  runner_options.backoff_cap_ms = cfg.job_backoff_cap_ms;
+  runner_options.shutdown_timeout_ms = cfg.shutdown_timeout_ms;
   app->runner_ = std::make_unique<jobs::Runner>(*app->db_, app->registry_, clock, runner_options);
+  // The rescuer looks a few times per lease, so an expired lease is noticed
+  // within about a third of a lease.
+  app->rescuer_ = std::make_unique<jobs::Rescuer>(
+      *app->db_, clock, jobs::RescuerOptions{std::max<core::Millis>(50, cfg.job_lease_ms / 3)});
+  app->cleaner_ =
+      std::make_unique<jobs::Cleaner>(*app->db_, clock, jobs::CleanerOptions{cfg.job_retention_ms});
   jobs::Runner* runner = app->runner_.get();
   app->db_->set_commit_listener([runner](const db::CommitInfo& info) {
     if (info.jobs_staged) runner->notify();
@@ -47,7 +68,8 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   // `running` are orphans of a process that died: rescue them now rather than
   // after their lease. Without it, only expired leases are rescued.
   app->runner_lock_ = std::make_unique<jobs::RunnerLock>(jobs::RunnerLock::acquire(cfg.db_path));
-  auto rescued = runner->rescue(/*all_running=*/app->runner_lock_->held());
+  auto rescued =
+      app->runner_lock_->held() ? app->rescuer_->rescue_all_running() : app->rescuer_->run_once();
   if (!rescued)
     return core::Status(rescued.status().code(), "rescuing jobs: " + rescued.status().message());
   if (*rescued > 0)
@@ -110,6 +132,8 @@ std::string App::url() const {
 void App::serve() {
   serving_ = true;
   runner_->start();
+  rescuer_->start();
+  cleaner_->start();
   completer_->start();
   key_reaper_->start();
   // returns after stop(), once in-flight requests finished
@@ -117,7 +141,10 @@ void App::serve() {
   serving_ = false;
   completer_->stop();
   key_reaper_->stop();
+  // Stop claiming, let running jobs finish up to --shutdown-timeout.
   runner_->stop();
+  rescuer_->stop();
+  cleaner_->stop();
 }
 
 void App::request_stop() {

@@ -1,13 +1,14 @@
 // app::App: the whole program wired together: database, job runner, HTTP
 // server. main() and the in-process integration tests both start one.
 //
-// Start-up order: open + migrate the database, take the runner lock and
-// rescue orphaned jobs (and, holding it, release idempotency-key locks left
-// by a dead process), start the fake gateway when asked, bind, then serve:
-// runner, completer and key reaper start with serve(). Shutdown
-// (request_stop, e.g. on SIGTERM): stop accepting and let in-flight requests
-// finish, then stop the completer, reaper and runner, letting a job in hand
-// finish; what is left is rescued at the next start.
+// Start-up order: open + migrate the database, register the job kinds and
+// save their defaults, take the runner lock and rescue orphaned jobs (and,
+// holding it, release idempotency-key locks left by a dead process), start
+// the fake gateway when asked, bind; serve() starts the runner, rescuer,
+// cleaner, completer and key reaper. Shutdown (request_stop, e.g. on
+// SIGTERM): stop accepting and let in-flight requests finish, then stop the
+// completer and reaper, then the runner: no more claims, running jobs may
+// finish within --shutdown-timeout; what is left is rescued at the next start.
 #pragma once
 
 #include <atomic>
@@ -22,7 +23,9 @@
 #include "app/server.h"
 #include "core/clock.h"
 #include "db/database.h"
+#include "jobs/cleaner.h"
 #include "jobs/handler.h"
+#include "jobs/rescuer.h"
 #include "jobs/runner.h"
 
 namespace app {
@@ -48,6 +51,9 @@ class App {
 
   db::Database& db() noexcept { return *db_; }
   jobs::Runner& runner() noexcept { return *runner_; }
+  jobs::Rescuer& rescuer() noexcept { return *rescuer_; }
+  jobs::Cleaner& cleaner() noexcept { return *cleaner_; }
+  const jobs::Registry& registry() const noexcept { return registry_; }
   Context& context() noexcept { return *ctx_; }
   Completer& completer() noexcept { return *completer_; }
   KeyReaper& key_reaper() noexcept { return *key_reaper_; }
@@ -64,6 +70,8 @@ class App {
   jobs::Registry registry_;
   std::unique_ptr<jobs::Runner> runner_;
   std::unique_ptr<FakeGateway> fake_gateway_;
+  std::unique_ptr<jobs::Rescuer> rescuer_;
+  std::unique_ptr<jobs::Cleaner> cleaner_;
   std::unique_ptr<Context> ctx_;
   std::unique_ptr<Completer> completer_;
   std::unique_ptr<KeyReaper> key_reaper_;

@@ -141,6 +141,40 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
       ->capture_default_str();
   // Hidden: a test hook, not an operator setting.
   serve_cmd->add_option("--test-crash-after", cfg.test_crash_after)->group("");
+  serve_cmd
+      ->add_option("--job-backoff-base", cfg.job_backoff_base_ms,
+                   "ms a job waits before its first retry; doubles per attempt, jittered")
+      ->envname("AFTERCOMMIT_JOB_BACKOFF_BASE")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{86400000}))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--job-backoff-cap", cfg.job_backoff_cap_ms,
+                   "ms a job waits between retries at most")
+      ->envname("AFTERCOMMIT_JOB_BACKOFF_CAP")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{604800000}))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--job-retention", cfg.job_retention_ms,
+                   "ms completed, cancelled and discarded jobs are kept before deletion")
+      ->envname("AFTERCOMMIT_JOB_RETENTION")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{3153600000000}))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--webhook-url", cfg.webhook_urls,
+                   "URL every domain event is POSTed to (repeatable)")
+      ->envname("AFTERCOMMIT_WEBHOOK_URL")
+      ->take_all();
+  serve_cmd
+      ->add_option("--webhook-secret", cfg.webhook_secret,
+                   "HMAC-SHA256 key of the Aftercommit-Signature header (required with "
+                   "--webhook-url)")
+      ->envname("AFTERCOMMIT_WEBHOOK_SECRET");
+  serve_cmd
+      ->add_option("--webhook-timeout", cfg.webhook_timeout_ms,
+                   "ms a webhook POST may take to connect, to send, and to answer, each")
+      ->envname("AFTERCOMMIT_WEBHOOK_TIMEOUT")
+      ->check(CLI::Range(1, 600000))
+      ->capture_default_str();
 
   try {
     cli.parse(argc, argv);

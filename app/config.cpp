@@ -28,6 +28,18 @@ core::Status Config::validate() const {
     return core::Status::invalid("--fake-gateway-port: must be 0..65535");
   if (!test_crash_after.empty() && test_crash_after != "order_created")
     return core::Status::invalid("--test-crash-after: only order_created is supported");
+  if (job_backoff_base_ms < 1) return core::Status::invalid("--job-backoff-base: must be >= 1 ms");
+  if (job_backoff_cap_ms < job_backoff_base_ms)
+    return core::Status::invalid("--job-backoff-cap: must be >= --job-backoff-base");
+  if (job_retention_ms < 0) return core::Status::invalid("--job-retention: must be >= 0 ms");
+  for (const auto& url : webhook_urls) {
+    if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
+      return core::Status::invalid("--webhook-url: must start with http:// or https://: " + url);
+  }
+  // An unsigned webhook cannot be told from a forged one.
+  if (!webhook_urls.empty() && webhook_secret.empty())
+    return core::Status::invalid("--webhook-secret: required with --webhook-url");
+  if (webhook_timeout_ms < 1) return core::Status::invalid("--webhook-timeout: must be >= 1 ms");
   return core::Status::ok();
 }
 

@@ -38,6 +38,9 @@ struct Config {
   int workers = 0;                  // --workers: job handlers run at once (0 = number of cores)
   int shutdown_timeout_ms = 10000;  // --shutdown-timeout: how long running jobs may finish
   int job_lease_ms = 30000;         // --job-lease: a claim expires unless heartbeated
+  std::int64_t job_backoff_base_ms = 1000;    // --job-backoff-base: first retry's wait
+  std::int64_t job_backoff_cap_ms = 3600000;  // --job-backoff-cap: longest wait between retries
+  std::int64_t job_retention_ms = 604800000;  // --job-retention: finished jobs kept (7 days)
 
   // --- idempotency keys and checkout ---
   // Durations below are given on the command line as "<n>ms", "<n>s", "<n>m"
@@ -59,6 +62,8 @@ struct Config {
 
   // --- webhooks ---
   std::vector<std::string> webhook_urls;  // --webhook-url (repeatable): domain events go there
+  std::string webhook_secret;             // --webhook-secret: HMAC key of the signature header
+  int webhook_timeout_ms = 10000;         // --webhook-timeout: connect/send/receive, each
 
   core::Status validate() const;
 };

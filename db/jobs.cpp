@@ -1,5 +1,8 @@
 #include "db/jobs.h"
 
+#include <algorithm>
+#include <tuple>
+
 #include "db/conn.h"
 #include "db/database.h"
 
@@ -8,24 +11,53 @@ namespace {
 
 #define AC_JOB_COLUMNS                                                                         \
   "id, kind, state, args, attempt, max_attempts, priority, run_at, created_at, attempted_at, " \
-  "lease_until, finished_at, errors, unique_key"
+  "lease_until, finished_at, errors, unique_key, timeout_ms, serial_key"
 
+// A runnable row `j`: its run_at has come and no older job of its serial key
+// is unfinished (the jobs_serial index answers that).
+#define AC_RUNNABLE                                                                        \
+  "j.state IN ('available','retryable') AND j.run_at <= ?1 AND (j.serial_key IS NULL OR "  \
+  "NOT EXISTS (SELECT 1 FROM jobs AS e WHERE e.serial_key = j.serial_key AND e.id < j.id " \
+  "AND e.state IN ('available','running','retryable')))"
+
+constexpr char kUpsertJobKind[] =
+    "INSERT INTO job_kinds (kind, max_attempts, timeout_ms) VALUES (?1, ?2, ?3) "
+    "ON CONFLICT (kind) DO UPDATE SET max_attempts = excluded.max_attempts, "
+    "timeout_ms = excluded.timeout_ms";
 constexpr char kStageJob[] =
-    "INSERT INTO jobs (kind, args, max_attempts, priority, run_at, created_at, unique_key) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+    "INSERT INTO jobs (kind, args, max_attempts, priority, run_at, created_at, unique_key, "
+    "timeout_ms, serial_key) "
+    "VALUES (?1, ?2, "
+    "coalesce(?3, (SELECT max_attempts FROM job_kinds WHERE kind = ?1), 5), ?4, ?5, ?6, ?7, "
+    "coalesce(?8, (SELECT timeout_ms FROM job_kinds WHERE kind = ?1)), ?9) "
     "ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL "
     "AND state NOT IN ('completed','discarded','cancelled') DO NOTHING RETURNING id";
-constexpr char kAnyRunnable[] =
-    "SELECT EXISTS (SELECT 1 FROM jobs WHERE state IN ('available','retryable') AND run_at <= ?1)";
+constexpr char kAnyRunnable[] = "SELECT EXISTS (SELECT 1 FROM jobs AS j WHERE " AC_RUNNABLE ")";
+// INDEXED BY: without it the planner picks jobs_by_state_kind and sorts every
+// runnable row to take the first few (59 ms per claim with 100k queued,
+// against 0.2 ms walking jobs_claimable, which is already in claim order).
 constexpr char kClaimJobs[] =
     "UPDATE jobs SET state = 'running', attempt = attempt + 1, attempted_at = ?1, "
     "lease_until = ?2 "
-    "WHERE id IN (SELECT id FROM jobs WHERE state IN ('available','retryable') AND run_at <= ?1 "
-    "ORDER BY priority, run_at, id LIMIT ?3) "
+    "WHERE id IN (SELECT j.id FROM jobs AS j INDEXED BY jobs_claimable WHERE " AC_RUNNABLE
+    " ORDER BY j.priority, j.run_at, j.id LIMIT ?3) "
     "RETURNING " AC_JOB_COLUMNS;
 constexpr char kCompleteJob[] =
     "UPDATE jobs SET state = 'completed', finished_at = ?3, lease_until = NULL "
     "WHERE id = ?1 AND state = 'running' AND attempt = ?2";
+constexpr char kHeartbeatJob[] =
+    "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND state = 'running' AND attempt = ?2";
+constexpr char kReleaseJob[] =
+    "UPDATE jobs SET state = CASE WHEN attempt > 1 THEN 'retryable' ELSE 'available' END, "
+    "attempt = attempt - 1, lease_until = NULL "
+    "WHERE id = ?1 AND state = 'running' AND attempt = ?2";
+constexpr char kAnyExpiredLease[] =
+    "SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'running' AND lease_until < ?1)";
+constexpr char kAnyFinishedBefore[] =
+    "SELECT EXISTS (SELECT 1 FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?1)";
+constexpr char kDeleteFinishedBefore[] =
+    "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE finished_at IS NOT NULL "
+    "AND finished_at < ?1 LIMIT ?2)";
 constexpr char kFailJob[] =
     "UPDATE jobs SET state = CASE WHEN ?6 THEN 'discarded' ELSE 'retryable' END, "
     "run_at = CASE WHEN ?6 THEN run_at ELSE ?5 END, "
@@ -53,6 +85,7 @@ constexpr char kListJobs[] = "SELECT " AC_JOB_COLUMNS
                              "AND (?2 IS NULL OR kind = ?2) ORDER BY id DESC LIMIT ?3";
 
 #undef AC_JOB_COLUMNS
+#undef AC_RUNNABLE
 
 std::optional<core::Millis> opt_int(SQLite::Statement& s, int i) {
   if (s.isColumnNull(i)) return std::nullopt;
@@ -75,6 +108,8 @@ JobRow job_from(SQLite::Statement& s) {
   j.finished_at = opt_int(s, 11);
   j.errors_json = s.getColumn(12).getString();
   if (!s.isColumnNull(13)) j.unique_key = s.getColumn(13).getString();
+  j.timeout_ms = opt_int(s, 14);
+  if (!s.isColumnNull(15)) j.serial_key = s.getColumn(15).getString();
   return j;
 }
 
@@ -86,17 +121,40 @@ void bind_opt(SQLite::Statement& s, int i, const std::optional<std::string>& v) 
   }
 }
 
+void bind_opt(SQLite::Statement& s, int i, const std::optional<std::int64_t>& v) {
+  if (v) {
+    s.bind(i, *v);
+  } else {
+    s.bind(i);
+  }
+}
+
 }  // namespace
+
+void upsert_job_kind(Tx& tx, const std::string& kind, int max_attempts,
+                     std::optional<core::Millis> timeout_ms) {
+  auto q = tx.conn().query(kUpsertJobKind);
+  q->bind(1, kind);
+  q->bind(2, max_attempts);
+  bind_opt(*q, 3, timeout_ms);
+  q->exec();
+}
 
 std::optional<std::int64_t> stage_job(Tx& tx, const NewJob& job, core::Millis now) {
   auto q = tx.conn().query(kStageJob);
   q->bind(1, job.kind);
   q->bind(2, job.args_json);
-  q->bind(3, job.max_attempts);
+  if (job.max_attempts) {
+    q->bind(3, *job.max_attempts);
+  } else {
+    q->bind(3);
+  }
   q->bind(4, job.priority);
   q->bind(5, static_cast<std::int64_t>(job.run_at.value_or(now)));
   q->bind(6, static_cast<std::int64_t>(now));
   bind_opt(*q, 7, job.unique_key);
+  bind_opt(*q, 8, job.timeout_ms);
+  bind_opt(*q, 9, job.serial_key);
   if (!q->executeStep()) return std::nullopt;
   const std::int64_t id = q->getColumn(0).getInt64();
   q->executeStep();  // finish the statement
@@ -117,6 +175,11 @@ std::vector<JobRow> claim_jobs(Tx& tx, int limit, core::Millis now, core::Millis
   q->bind(3, limit);
   std::vector<JobRow> out;
   while (q->executeStep()) out.push_back(job_from(*q));
+  // RETURNING yields rows in the order the UPDATE visited them (rowid), not
+  // in claim order: put them back in claim order, which is the run order.
+  std::sort(out.begin(), out.end(), [](const JobRow& a, const JobRow& b) {
+    return std::tie(a.priority, a.run_at, a.id) < std::tie(b.priority, b.run_at, b.id);
+  });
   return out;
 }
 
@@ -144,6 +207,40 @@ int rescue_jobs(Tx& tx, core::Millis now, core::Millis lease_cutoff) {
   auto q = tx.conn().query(kRescueJobs);
   q->bind(1, static_cast<std::int64_t>(now));
   q->bind(2, static_cast<std::int64_t>(lease_cutoff));
+  return q->exec();
+}
+
+bool heartbeat_job(Tx& tx, std::int64_t id, int attempt, core::Millis lease_until) {
+  auto q = tx.conn().query(kHeartbeatJob);
+  q->bind(1, id);
+  q->bind(2, attempt);
+  q->bind(3, static_cast<std::int64_t>(lease_until));
+  return q->exec() == 1;
+}
+
+bool release_job(Tx& tx, std::int64_t id, int attempt) {
+  auto q = tx.conn().query(kReleaseJob);
+  q->bind(1, id);
+  q->bind(2, attempt);
+  return q->exec() == 1;
+}
+
+bool any_expired_lease(Conn& conn, core::Millis lease_cutoff) {
+  auto q = conn.query(kAnyExpiredLease);
+  q->bind(1, static_cast<std::int64_t>(lease_cutoff));
+  return q->executeStep() && q->getColumn(0).getInt() != 0;
+}
+
+bool any_finished_before(Conn& conn, core::Millis cutoff) {
+  auto q = conn.query(kAnyFinishedBefore);
+  q->bind(1, static_cast<std::int64_t>(cutoff));
+  return q->executeStep() && q->getColumn(0).getInt() != 0;
+}
+
+int delete_finished_before(Tx& tx, core::Millis cutoff, int limit) {
+  auto q = tx.conn().query(kDeleteFinishedBefore);
+  q->bind(1, static_cast<std::int64_t>(cutoff));
+  q->bind(2, limit);
   return q->exec();
 }
 

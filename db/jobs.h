@@ -19,13 +19,21 @@ namespace db {
 class Conn;
 class Tx;
 
+// A job to stage. Unset options take the kind's defaults (the job_kinds
+// table the Registry fills at start-up: upsert_job_kind), else the built-in
+// ones: 5 attempts, no timeout of its own.
 struct NewJob {
   std::string kind;
   std::string args_json = "{}";
-  int max_attempts = 5;
-  int priority = 0;
-  std::optional<core::Millis> run_at;  // default: now
+  std::optional<int> max_attempts;     // default: the kind's, else 5
+  int priority = 0;                    // lower runs first
+  std::optional<core::Millis> run_at;  // default: now; later = a scheduled job
+  // While a job with this key is unfinished, staging another is a no-op.
   std::optional<std::string> unique_key;
+  std::optional<core::Millis> timeout_ms;  // default: the kind's
+  // Jobs sharing a serial key run one at a time, in staging (id) order: a job
+  // is not claimed while an older job with its key is unfinished.
+  std::optional<std::string> serial_key;
 };
 
 struct JobRow {
@@ -43,7 +51,13 @@ struct JobRow {
   std::optional<core::Millis> finished_at;
   std::string errors_json;  // [{"attempt": n, "at": epoch_ms, "message": "..."}]
   std::optional<std::string> unique_key;
+  std::optional<core::Millis> timeout_ms;
+  std::optional<std::string> serial_key;
 };
+
+// Records a kind's defaults for stage_job (INSERT ... ON CONFLICT DO UPDATE).
+void upsert_job_kind(Tx& tx, const std::string& kind, int max_attempts,
+                     std::optional<core::Millis> timeout_ms);
 
 // Inserts the job in `tx` (the caller's business transaction) and marks the
 // transaction as having staged a job, so the runner is woken after COMMIT.
@@ -57,11 +71,20 @@ bool any_runnable_job(Conn& conn, core::Millis now);
 
 // Claims up to `limit` runnable jobs in claim order (priority, run_at, id):
 // state running, attempt + 1, lease until `lease_until`. One UPDATE ...
-// RETURNING statement.
+// RETURNING statement. A job whose serial key has an older unfinished job is
+// skipped.
 std::vector<JobRow> claim_jobs(Tx& tx, int limit, core::Millis now, core::Millis lease_until);
 
 // running -> completed, fenced by attempt. False when the claim was lost.
 bool complete_job(Tx& tx, std::int64_t id, int attempt, core::Millis now);
+
+// Extends a running job's lease, fenced by attempt. False when the claim was lost.
+bool heartbeat_job(Tx& tx, std::int64_t id, int attempt, core::Millis lease_until);
+
+// Gives back a claim whose handler never started (shutdown): running ->
+// available (or retryable after earlier attempts) with the attempt undone.
+// Fenced by attempt.
+bool release_job(Tx& tx, std::int64_t id, int attempt);
 
 // running -> retryable at `retry_at` (or discarded when `discard`), with the
 // error appended to errors. Fenced by attempt.
@@ -71,6 +94,13 @@ bool fail_job(Tx& tx, std::int64_t id, int attempt, const std::string& message, 
 // running -> retryable (or discarded at max_attempts) for every running job
 // whose lease ended before `lease_cutoff`. Returns how many were rescued.
 int rescue_jobs(Tx& tx, core::Millis now, core::Millis lease_cutoff);
+// True when some running job's lease ended before `lease_cutoff` (a read).
+bool any_expired_lease(Conn& conn, core::Millis lease_cutoff);
+
+// The cleaner: true when some finished job finished before `cutoff` (a read);
+// deletes up to `limit` of them and returns how many.
+bool any_finished_before(Conn& conn, core::Millis cutoff);
+int delete_finished_before(Tx& tx, core::Millis cutoff, int limit);
 
 // API transitions. Each is one conditional UPDATE ... RETURNING: nullopt when
 // the job is not in a state the transition leaves from (or does not exist).

@@ -204,6 +204,24 @@ CREATE TABLE gateway_charges (
   created_at       INTEGER NOT NULL
 ) STRICT;
 )sql"},
+    // Per-kind defaults the Registry writes at start-up so that every staging
+    // path (db::stage_job from any service) picks them up; a per-job timeout;
+    // a serial key (jobs sharing one run one at a time, in id order); and the
+    // cleaner's index over finished jobs.
+    {4, "job kinds, timeouts, serial keys, retention index", R"sql(
+CREATE TABLE job_kinds (
+  kind          TEXT    PRIMARY KEY CHECK (length(kind) BETWEEN 1 AND 64),
+  max_attempts  INTEGER NOT NULL CHECK (max_attempts >= 1),
+  timeout_ms    INTEGER CHECK (timeout_ms IS NULL OR timeout_ms > 0)
+) STRICT;
+ALTER TABLE jobs ADD COLUMN timeout_ms INTEGER CHECK (timeout_ms IS NULL OR timeout_ms > 0);
+ALTER TABLE jobs ADD COLUMN serial_key TEXT;
+-- The unfinished jobs of one serial key, oldest first: a job is claimable
+-- only when no older job with its key is unfinished.
+CREATE INDEX jobs_serial ON jobs(serial_key, id)
+  WHERE serial_key IS NOT NULL AND state IN ('available','running','retryable');
+CREATE INDEX jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL;
+)sql"},
 };
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "db/database.h"
+#include "db/jobs.h"
 
 namespace jobs {
 namespace {
@@ -96,6 +97,17 @@ void register_builtin_handlers(Registry& registry) {
   registry.add("notify_product_owner", Handler{nullptr, notify_product_owner});
   registry.add("send_sms", Handler{nullptr, send_sms});
   registry.add("prepare_for_shipping", Handler{nullptr, prepare_for_shipping});
+}
+
+core::Status save_kind_defaults(db::Database& db, const Registry& registry) {
+  return db.write([&](db::Tx& tx) {
+    registry.for_each([&](const std::string& kind, const KindOptions& o) {
+      db::upsert_job_kind(
+          tx, kind, o.max_attempts,
+          o.timeout_ms > 0 ? std::optional<core::Millis>(o.timeout_ms) : std::nullopt);
+    });
+    return core::Status::ok();
+  });
 }
 
 }  // namespace jobs

@@ -14,22 +14,24 @@
 //                   +---------+        ^ cancel (API)                  |
 //     +------------ | running | ----+  |                               |
 //     |             +---------+     |  |                               |
-//     | complete       |  fail or   |  |  claim when run_at <= now     |
-//     | (runner, in    |  rescue    |  |  (runner)                     |
-//     |  the effect's  v  (runner,  |  |                               |
+//     | complete       |  fail,     |  |  claim when run_at <= now     |
+//     | (runner, in    |  timeout   |  |  (runner)                     |
+//     |  the effect's  v  or rescue |  |                               |
 //     |  transaction) +-----------+ |  |                               |
 //     |               | retryable |-+--+-------------------------------+
 //     v               +-----------+ |
-//  +-----------+                    | fail or rescue at max_attempts
-//  | completed |  final             v
+//  +-----------+                    | fail, timeout or rescue at max_attempts,
+//  | completed |  final             v or a do_not_retry() failure
 //  +-----------+               +-----------+
 //                              | discarded |  final (retry via the API)
 //                              +-----------+
 //
 // Who moves a job out of each state:
 // - available: the runner (claim) or the API (cancel).
-// - running: the runner that holds the claim (complete, fail) — fenced by the
-//   attempt number — or the rescuer once the lease expired.
+// - running: the runner that holds the claim (complete, fail; its heartbeat
+//   on a timeout) — fenced by the attempt number — or the rescuer once the
+//   lease expired. On shutdown, a claim no worker started is given back
+//   (release: running -> available/retryable, its attempt undone).
 // - retryable: the runner (claim, when run_at has come) or the API (cancel).
 // - completed: nobody; the cleaner deletes it after the retention period.
 // - discarded, cancelled: the API (retry -> available), or the cleaner.

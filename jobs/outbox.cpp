@@ -5,6 +5,7 @@
 
 #include "core/time_format.h"
 #include "db/jobs.h"
+#include "jobs/webhooks.h"
 
 namespace jobs {
 namespace {
@@ -30,8 +31,10 @@ void Outbox::publish(db::Tx& tx, const std::string& type, const std::string& sub
                                 {"data", data}};
   for (const auto& url : urls_) {
     db::NewJob job;
-    job.kind = "deliver_webhook";
+    job.kind = kDeliverWebhook;
     job.args_json = nlohmann::json{{"url", url}, {"event", event}, {"subject", subject}}.dump();
+    // One subject's events to one URL are delivered one at a time, in order.
+    job.serial_key = "webhook " + url + " " + subject;
     (void)db::stage_job(tx, job, now);
   }
 }

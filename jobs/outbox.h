@@ -7,8 +7,9 @@
 // commit and delivery only delays it: the job is durable.
 //
 // Job args: {"url", "event": {"id", "type", "created_at", "data"}, "subject"}.
-// `subject` names the entity (e.g. "user:42"); the handler uses it to keep
-// events of one subject in order.
+// `subject` names the entity (e.g. "user:42"); the jobs of one subject and URL
+// share a serial key, so they are delivered one at a time, in order
+// (jobs/webhooks.h says exactly what ordering that gives).
 #pragma once
 
 #include <string>

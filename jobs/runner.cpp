@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <limits>
 #include <random>
 
@@ -12,20 +14,45 @@
 
 namespace jobs {
 
+core::Millis Backoff::jittered_delay_ms(int attempt) const {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  return delay_ms(attempt, unit(rng));
+}
+
 Runner::Runner(db::Database& db, const Registry& registry, const core::Clock& clock,
                RunnerOptions options)
-    : db_(db), registry_(registry), clock_(clock), options_(options) {}
+    : db_(db),
+      registry_(registry),
+      clock_(clock),
+      options_(options),
+      backoff_{options.backoff_base_ms, options.backoff_cap_ms} {}
 
 Runner::~Runner() {
   stop();
+  {
+    std::lock_guard lock(mu_);
+    workers_exit_ = true;
+  }
+  work_cv_.notify_all();
+  for (auto& w : workers_) {
+    if (w.joinable()) w.join();
+  }
 }
 
 void Runner::start() {
   {
     std::lock_guard lock(mu_);
     stopping_ = false;
+    stopped_ = false;
+    workers_exit_ = false;
+    beats_exit_ = false;
   }
-  thread_ = std::thread([this] { loop(); });
+  producer_ = std::thread([this] { produce(); });
+  for (int i = 0; i < std::max(1, options_.workers); ++i) {
+    workers_.emplace_back([this] { work(); });
+  }
+  heartbeat_ = std::thread([this] { beat(); });
 }
 
 void Runner::notify() {
@@ -33,68 +60,224 @@ void Runner::notify() {
     std::lock_guard lock(mu_);
     woken_ = true;
   }
-  cv_.notify_one();
+  produce_cv_.notify_one();
+}
+
+bool Runner::stopping() const {
+  std::lock_guard lock(mu_);
+  return stopping_;
 }
 
 void Runner::stop() {
   {
     std::lock_guard lock(mu_);
+    if (stopped_) return;
     stopping_ = true;
   }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+  produce_cv_.notify_all();
+  if (producer_.joinable()) producer_.join();
 
-void Runner::loop() {
-  for (;;) {
-    {
-      std::lock_guard lock(mu_);
-      if (stopping_) return;
-      woken_ = false;
-    }
-    auto ran = run_once();
-    if (ran && *ran > 0) continue;  // more may be waiting
+  std::vector<Claimed> unstarted;
+  {
+    std::lock_guard lock(mu_);
+    unstarted.assign(std::make_move_iterator(queue_.begin()),
+                     std::make_move_iterator(queue_.end()));
+    queue_.clear();
+    busy_ -= static_cast<int>(unstarted.size());
+  }
+  release(unstarted);
+
+  bool drained = false;
+  {
     std::unique_lock lock(mu_);
-    cv_.wait_for(lock, std::chrono::milliseconds(options_.poll_interval_ms),
-                 [&] { return woken_ || stopping_; });
+    drained = idle_cv_.wait_for(lock, std::chrono::milliseconds(options_.shutdown_timeout_ms),
+                                [&] { return busy_ == 0; });
+    if (!drained) {
+      std::fprintf(stderr,
+                   "runner: %d job(s) still running after the shutdown timeout; they are "
+                   "rescued once their lease expires or at the next start\n",
+                   busy_);
+    }
+    beats_exit_ = true;
+    stopped_ = true;
+    if (drained) workers_exit_ = true;
+  }
+  beat_cv_.notify_all();
+  if (heartbeat_.joinable()) heartbeat_.join();
+  if (drained) {
+    work_cv_.notify_all();
+    for (auto& w : workers_) {
+      if (w.joinable()) w.join();
+    }
+    workers_.clear();
   }
 }
 
-core::Result<int> Runner::run_once() {
-  const core::Millis now = clock_.now_ms();
+core::Result<std::vector<db::JobRow>> Runner::claim(int limit, core::Millis now) {
+  // A read first: an idle runner polls without taking the write lock.
   bool runnable = false;
   core::Status st = db_.read([&](db::Conn& c) {
     runnable = db::any_runnable_job(c, now);
     return core::Status::ok();
   });
   if (!st) return st;
-  if (!runnable) return 0;
-
   std::vector<db::JobRow> claimed;
+  if (!runnable) return claimed;
   st = db_.write([&](db::Tx& tx) {
-    claimed = db::claim_jobs(tx, options_.batch, now, now + options_.lease_ms);
+    claimed = db::claim_jobs(tx, limit, now, now + options_.lease_ms);
     return core::Status::ok();
   });
   if (!st) return st;
-  for (const auto& row : claimed) {
+  return claimed;
+}
+
+void Runner::produce() {
+  const int workers = std::max(1, options_.workers);
+  for (;;) {
+    int want = 0;
+    {
+      std::unique_lock lock(mu_);
+      // Claim a whole batch once fewer jobs wait than there are workers, so
+      // that one claim transaction serves many jobs and no worker starves.
+      // Queued jobs are heartbeated like running ones.
+      produce_cv_.wait(lock,
+                       [&] { return stopping_ || static_cast<int>(queue_.size()) < workers; });
+      if (stopping_) return;
+      want = options_.batch;
+      woken_ = false;
+    }
+    const core::Millis now = clock_.now_ms();
+    auto claimed = claim(want, now);
+    const int n = claimed ? static_cast<int>(claimed->size()) : 0;
+    if (n > 0) {
+      {
+        std::lock_guard lock(mu_);
+        for (auto& row : *claimed) queue_.push_back(Claimed{std::move(row), now});
+        busy_ += n;
+      }
+      work_cv_.notify_all();
+    }
+    if (claimed && n == want) continue;  // more may be waiting
+    if (!claimed)
+      std::fprintf(stderr, "runner: claim failed: %s\n", claimed.status().message().c_str());
+    std::unique_lock lock(mu_);
+    produce_cv_.wait_for(lock, std::chrono::milliseconds(options_.poll_interval_ms),
+                         [&] { return woken_ || stopping_; });
+  }
+}
+
+void Runner::work() {
+  for (;;) {
+    Claimed c;
+    {
+      std::unique_lock lock(mu_);
+      work_cv_.wait(lock, [&] { return workers_exit_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      c = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    run_job(c.row, c.claimed_at);
     {
       std::lock_guard lock(mu_);
-      // On shutdown, leave the rest of the batch for the rescue at next start.
-      if (stopping_) break;
+      --busy_;
+      // A finished job may unblock the next of its serial key: look again.
+      woken_ = true;
+    }
+    produce_cv_.notify_one();
+    idle_cv_.notify_all();
+  }
+}
+
+void Runner::beat() {
+  const auto period = std::chrono::milliseconds(std::max<core::Millis>(1, options_.lease_ms / 3));
+  for (;;) {
+    auto wait = period;
+    {
+      // Wake early for the nearest timeout, so a hung handler is failed on time.
+      std::lock_guard lock(inflight_mu_);
+      const core::Millis now = clock_.now_ms();
+      for (const auto& [id, f] : inflight_) {
+        if (f.deadline > 0 && !f.timed_out) {
+          wait = std::min(wait,
+                          std::chrono::milliseconds(std::max<core::Millis>(10, f.deadline - now)));
+        }
+      }
+    }
+    {
+      std::unique_lock lock(mu_);
+      if (beat_cv_.wait_for(lock, wait, [&] { return beats_exit_; })) return;
+    }
+    auto beaten = heartbeat_once();
+    if (!beaten) {
+      std::fprintf(stderr, "runner: heartbeat failed: %s\n", beaten.status().message().c_str());
+    }
+  }
+}
+
+core::Result<int> Runner::heartbeat_once() {
+  const core::Millis now = clock_.now_ms();
+  std::vector<std::pair<std::int64_t, InFlight>> jobs;
+  {
+    std::lock_guard lock(mu_);  // claimed, waiting for a worker: keep their leases too
+    for (const auto& c : queue_) jobs.emplace_back(c.row.id, InFlight{c.row.attempt});
+  }
+  {
+    std::lock_guard lock(inflight_mu_);
+    for (const auto& [id, f] : inflight_) {
+      if (!f.timed_out) jobs.emplace_back(id, f);
+    }
+  }
+  if (jobs.empty()) return 0;
+  int extended = 0;
+  std::vector<std::int64_t> timed_out;
+  core::Status st = db_.write([&](db::Tx& tx) {
+    extended = 0;
+    timed_out.clear();
+    for (const auto& [id, f] : jobs) {
+      if (f.deadline > 0 && now >= f.deadline) {
+        db::fail_job(tx, id, f.attempt, "timed out after " + std::to_string(f.timeout_ms) + " ms",
+                     now, now + backoff_.jittered_delay_ms(f.attempt), f.attempt >= f.max_attempts);
+        timed_out.push_back(id);
+      } else if (db::heartbeat_job(tx, id, f.attempt, now + options_.lease_ms)) {
+        ++extended;
+      }
+    }
+    return core::Status::ok();
+  });
+  if (!st) return st;
+  std::lock_guard lock(inflight_mu_);
+  for (std::int64_t id : timed_out) {
+    auto it = inflight_.find(id);
+    if (it != inflight_.end()) it->second.timed_out = true;
+  }
+  return extended;
+}
+
+core::Result<int> Runner::run_once() {
+  const core::Millis now = clock_.now_ms();
+  auto claimed = claim(options_.batch, now);
+  if (!claimed) return claimed.status();
+  std::vector<Claimed> unstarted;
+  for (const auto& row : *claimed) {
+    if (stopping()) {
+      // On shutdown, give the rest of the batch back.
+      unstarted.push_back(Claimed{row, now});
+      continue;
     }
     run_job(row, now);
   }
-  return static_cast<int>(claimed.size());
+  release(unstarted);
+  return static_cast<int>(claimed->size() - unstarted.size());
 }
 
-core::Millis Runner::retry_delay_ms(int attempt) const {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  const int shift = std::clamp(attempt - 1, 0, 30);
-  const double base = std::min<double>(
-      static_cast<double>(options_.backoff_cap_ms),
-      static_cast<double>(options_.backoff_base_ms) * static_cast<double>(1LL << shift));
-  std::uniform_real_distribution<double> jitter(0.75, 1.25);
-  return static_cast<core::Millis>(base * jitter(rng));
+void Runner::release(const std::vector<Claimed>& unstarted) {
+  if (unstarted.empty()) return;
+  core::Status st = db_.write([&](db::Tx& tx) {
+    for (const auto& c : unstarted) db::release_job(tx, c.row.id, c.row.attempt);
+    return core::Status::ok();
+  });
+  // If this fails, the leases expire and the rescuer takes the jobs back.
+  (void)st;
 }
 
 void Runner::run_job(const db::JobRow& row, core::Millis claimed_at) {
@@ -102,16 +285,25 @@ void Runner::run_job(const db::JobRow& row, core::Millis claimed_at) {
   Job job{row.id, row.kind, row.attempt, row.max_attempts, {}, row.created_at};
   core::Status st = core::Status::ok();
   const Handler* handler = registry_.find(row.kind);
+  const KindOptions* kind = registry_.options(row.kind);
   if (handler == nullptr) {
-    st = core::Status::invalid("no handler registered for kind '" + row.kind + "'");
+    st = core::Status::internal("no handler registered for kind '" + row.kind + "'");
   } else {
     job.args = nlohmann::json::parse(row.args_json, nullptr, /*allow_exceptions=*/false);
-    if (job.args.is_discarded()) st = core::Status::invalid("args are not valid JSON");
+    if (job.args.is_discarded()) st = do_not_retry("args are not valid JSON");
+  }
+  const core::Millis timeout_ms = row.timeout_ms.value_or(kind ? kind->timeout_ms : 0);
+  {
+    std::lock_guard lock(inflight_mu_);
+    inflight_[job.id] = InFlight{job.attempt, row.max_attempts, timeout_ms,
+                                 timeout_ms > 0 ? clock_.now_ms() + timeout_ms : 0, false};
   }
   // perform: outside any transaction. Exceptions from handlers are failures.
   if (st && handler->perform) {
     try {
       st = handler->perform(job);
+    } catch (const nlohmann::json::exception& e) {
+      st = do_not_retry(std::string("bad args: ") + e.what());
     } catch (const std::exception& e) {
       st = core::Status::internal(std::string("handler threw: ") + e.what());
     }
@@ -126,12 +318,13 @@ void Runner::run_job(const db::JobRow& row, core::Millis claimed_at) {
         try {
           applied = handler->apply(job, tx, now);
         } catch (const nlohmann::json::exception& e) {
-          applied = core::Status::invalid(std::string("bad args: ") + e.what());
+          applied = do_not_retry(std::string("bad args: ") + e.what());
         }
         if (!applied) return applied;
       }
       if (!db::complete_job(tx, job.id, job.attempt, now)) {
-        // The claim was lost (rescued and taken again): roll the effect back.
+        // The claim was lost (timed out, or rescued and maybe taken again):
+        // roll the effect back.
         claim_lost = true;
         return core::Status::conflict("claim of attempt " + std::to_string(job.attempt) +
                                       " was lost");
@@ -141,13 +334,18 @@ void Runner::run_job(const db::JobRow& row, core::Millis claimed_at) {
   }
   if (!st && !claim_lost) {
     const core::Millis now = clock_.now_ms();
-    const bool discard = job.attempt >= row.max_attempts;
-    const core::Millis retry_at = now + retry_delay_ms(job.attempt);
+    const bool discard = !is_retryable(st) || job.attempt >= row.max_attempts;
+    const core::Millis retry_at = now + backoff_.jittered_delay_ms(job.attempt);
     core::Status failed = db_.write([&](db::Tx& tx) {
+      // Fenced: refused when the attempt timed out or was rescued meanwhile.
       db::fail_job(tx, job.id, job.attempt, st.message(), now, retry_at, discard);
       return core::Status::ok();
     });
     (void)failed;  // if even this fails, the lease expires and the rescuer retries the job
+  }
+  {
+    std::lock_guard lock(inflight_mu_);
+    inflight_.erase(job.id);
   }
   if (observer_) {
     observer_(AttemptEvent{&job, st.is_ok(), st.message(), claimed_at - row.created_at,

@@ -1,48 +1,68 @@
-// jobs::Runner: the in-process job runner.
+// jobs::Runner: the in-process job runner: a producer that claims, a pool of
+// workers that run handlers, and a heartbeat that keeps their leases.
 //
 // It reads through its own pooled connections and claims with its own write
 // transactions, so it can only ever act on staged rows that have committed: a
 // request's transaction that is still open (or rolled back) is invisible to
 // it. A request that staged a job wakes it at once through the database's
 // commit listener (notify()); a poll every `poll_interval_ms` is the safety
-// net for rows staged by anyone else (another process, the sqlite3 CLI).
+// net for rows staged by anyone else (another process, the sqlite3 CLI) and
+// for retries whose run_at has come.
 //
-// One pass (run_once) claims up to `batch` runnable jobs in one
-// UPDATE ... RETURNING, then for each: `perform` outside any transaction,
-// then `apply` + complete in one transaction (exactly-once effect). A failure
-// records the error and makes the job retryable with exponential backoff and
-// jitter, or discarded at max_attempts.
+// A job's attempt: claimed in a batch by one UPDATE ... RETURNING (lease
+// `lease_ms`, attempt + 1), then `perform` outside any transaction, then
+// `apply` + complete in one transaction (exactly-once effect in this
+// database). A failure appends the error and makes the job retryable at now +
+// backoff, or discarded at max_attempts (at once for do_not_retry()). Every
+// write about a claimed job is fenced by its attempt number, so once an
+// attempt lost its claim (timed out, or rescued after its lease expired)
+// nothing it does afterwards is written: its apply is rolled back.
 //
-// Threads: start() launches one thread that loops run_once(); run_once() may
-// also be called directly (tests), but not concurrently with that thread.
-// notify() and stop() are thread-safe.
+// While a handler runs, the heartbeat extends its lease every lease/3 and
+// fails it once it exceeds its kind's (or job's) timeout. A handler cannot be
+// interrupted: a timed-out one keeps its worker until it returns, and what it
+// returns is ignored.
+//
+// Threads: start() launches the producer, `workers` worker threads and the
+// heartbeat thread. run_once() and heartbeat_once() run one pass on the
+// calling thread; tests call them directly on a runner that was not
+// start()ed. notify() and stop() are thread-safe.
 #pragma once
 
-#include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/status.h"
 #include "db/database.h"
 #include "db/jobs.h"
+#include "jobs/backoff.h"
 #include "jobs/handler.h"
 
 namespace jobs {
 
 struct RunnerOptions {
-  int batch = 16;                 // jobs claimed per UPDATE ... RETURNING
-  core::Millis lease_ms = 30000;  // a claim's lease
+  // Jobs claimed per UPDATE ... RETURNING, when fewer than `workers` wait.
+  int batch = 16;
+  int workers = 1;                // threads running handlers after start()
+  core::Millis lease_ms = 30000;  // a claim's lease; heartbeats renew it every lease/3
   core::Millis poll_interval_ms = 1000;
   core::Millis backoff_base_ms = 1000;  // retry n waits base * 2^(n-1), jittered, capped
   core::Millis backoff_cap_ms = 3600000;
+  // stop() waits this long for running handlers, then leaves them to be
+  // rescued (after restart, or by another runner once their lease expires).
+  core::Millis shutdown_timeout_ms = 10000;
 };
 
-// Observes each attempt (metrics, logs). Called on the runner's thread.
+// Observes each attempt (metrics, logs). Called on the thread that ran the
+// attempt (a worker, or run_once()'s caller), so it must be thread-safe.
 struct AttemptEvent {
   const Job* job = nullptr;
   bool ok = false;
@@ -55,46 +75,90 @@ class Runner {
  public:
   Runner(db::Database& db, const Registry& registry, const core::Clock& clock,
          RunnerOptions options);
-  ~Runner();
+  ~Runner();  // stop(), then joins workers still running a handler
   Runner(const Runner&) = delete;
   Runner& operator=(const Runner&) = delete;
 
+  // Set before start().
   void set_observer(std::function<void(const AttemptEvent&)> observer) {
     observer_ = std::move(observer);
   }
 
-  // Starts the runner thread.
+  // Starts the producer, the workers and the heartbeat.
   void start();
-  // Wakes the runner: a commit staged a job.
+  // Wakes the producer: a commit staged a job.
   void notify();
-  // Stops claiming, lets the job in hand finish, joins. A job still running
-  // after `timeout` is left to be rescued by the next start.
+  // Graceful shutdown: stops claiming, gives back claimed jobs no worker has
+  // started (their attempt undone), waits up to shutdown_timeout_ms for the
+  // running ones, then stops heartbeating. A handler still running then is
+  // left `running`, to be rescued; its worker is joined by the destructor.
+  // Idempotent.
   void stop();
+  // True once stop() began.
+  bool stopping() const;
 
-  // One pass: claim a batch and run it. Returns how many jobs were attempted.
+  // One pass on the calling thread: claims up to `batch` jobs and runs them.
+  // Returns how many jobs were attempted.
   core::Result<int> run_once();
+
+  // One heartbeat: extends the lease of every job in hand (running or
+  // claimed and waiting for a worker), and fails those past their timeout.
+  // Returns how many leases were extended.
+  core::Result<int> heartbeat_once();
 
   // Returns running jobs whose lease ended to retryable (or discarded at
   // max_attempts). With `all_running`, every running job is rescued: safe
   // only when no other runner is alive (see RunnerLock).
   core::Result<int> rescue(bool all_running);
 
+  const RunnerOptions& options() const noexcept { return options_; }
+
  private:
-  void loop();
+  struct Claimed {
+    db::JobRow row;
+    core::Millis claimed_at = 0;
+  };
+  struct InFlight {
+    int attempt = 0;
+    int max_attempts = 0;
+    core::Millis timeout_ms = 0;  // 0 = none
+    core::Millis deadline = 0;    // clock time; 0 = none
+    bool timed_out = false;
+  };
+
+  core::Result<std::vector<db::JobRow>> claim(int limit, core::Millis now);
+  void produce();
+  void work();
+  void beat();
   void run_job(const db::JobRow& row, core::Millis claimed_at);
-  core::Millis retry_delay_ms(int attempt) const;
+  void release(const std::vector<Claimed>& unstarted);
 
   db::Database& db_;
   const Registry& registry_;
   const core::Clock& clock_;
   const RunnerOptions options_;
+  const Backoff backoff_;
   std::function<void(const AttemptEvent&)> observer_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool woken_ = false;     // guarded by mu_
-  bool stopping_ = false;  // guarded by mu_
-  std::thread thread_;
+  mutable std::mutex mu_;
+  std::condition_variable produce_cv_;  // woken_, stopping_, capacity
+  std::condition_variable work_cv_;     // queue_, workers_exit_
+  std::condition_variable idle_cv_;     // busy_ reached 0
+  std::condition_variable beat_cv_;     // beats_exit_
+  bool woken_ = false;                  // guarded by mu_
+  bool stopping_ = false;               // guarded by mu_
+  bool stopped_ = false;                // guarded by mu_: stop() finished
+  bool workers_exit_ = false;           // guarded by mu_
+  bool beats_exit_ = false;             // guarded by mu_
+  std::deque<Claimed> queue_;           // guarded by mu_: claimed, not started
+  int busy_ = 0;                        // guarded by mu_: claimed and not finished
+
+  std::mutex inflight_mu_;
+  std::map<std::int64_t, InFlight> inflight_;  // guarded by inflight_mu_: handlers running
+
+  std::thread producer_;
+  std::thread heartbeat_;
+  std::vector<std::thread> workers_;
 };
 
 // An advisory lock (flock) on "<db path>-runner.lock" held for the life of the

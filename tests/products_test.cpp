@@ -248,6 +248,7 @@ TEST_CASE_FIXTURE(Fixture, "publishes a product.published event in the approving
   app::Config config = roomy_config(hooked_dir);
   // Nothing listens there: the delivery job only has to be staged.
   config.webhook_urls = {"http://127.0.0.1:9/hooks"};
+  config.webhook_secret = "test-secret";
   testing::InProcessServer hooked(config);
   httplib::Client c = hooked.client();
   auto created =

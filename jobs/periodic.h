@@ -1,0 +1,60 @@
+// jobs::Periodic: a thread that calls a function every `interval` until
+// stopped. The loop around the rescuer's and the cleaner's run_once().
+//
+// Threads: start() and stop() from one owner thread; `fn` runs on the
+// periodic thread only. stop() wakes the thread at once and joins it.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "core/clock.h"
+
+namespace jobs {
+
+class Periodic {
+ public:
+  Periodic() = default;
+  ~Periodic() { stop(); }
+  Periodic(const Periodic&) = delete;
+  Periodic& operator=(const Periodic&) = delete;
+
+  void start(core::Millis interval_ms, std::function<void()> fn) {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = false;
+    }
+    thread_ = std::thread([this, interval_ms, fn = std::move(fn)] {
+      for (;;) {
+        {
+          std::unique_lock lock(mu_);
+          if (cv_.wait_for(lock, std::chrono::milliseconds(interval_ms),
+                           [&] { return stopping_; })) {
+            return;
+          }
+        }
+        fn();
+      }
+    });
+  }
+
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;  // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace jobs

@@ -1,0 +1,45 @@
+// jobs::Rescuer: returns jobs whose runner is gone to the queue.
+//
+// A running job whose lease ended (its runner died, hung, or lost its
+// heartbeats) becomes retryable at once, or discarded when it had used its
+// max_attempts, with "lease expired" appended to its errors. The attempt it
+// was claimed with is thereby fenced out: if that runner was only slow, its
+// late completion changes nothing.
+//
+// run_once() reads first and takes the write lock only when some lease has
+// expired. start() runs it every `interval_ms` on its own thread.
+#pragma once
+
+#include "core/clock.h"
+#include "core/status.h"
+#include "db/database.h"
+#include "jobs/periodic.h"
+
+namespace jobs {
+
+struct RescuerOptions {
+  core::Millis interval_ms = 5000;
+};
+
+class Rescuer {
+ public:
+  Rescuer(db::Database& db, const core::Clock& clock, RescuerOptions options = {})
+      : db_(db), clock_(clock), options_(options) {}
+
+  // Rescues running jobs whose lease ended before now; returns how many.
+  core::Result<int> run_once();
+  // Rescues every running job, whatever its lease: only for a process that
+  // holds the RunnerLock at start-up, when every running job is an orphan.
+  core::Result<int> rescue_all_running();
+
+  void start();
+  void stop() { loop_.stop(); }
+
+ private:
+  db::Database& db_;
+  const core::Clock& clock_;
+  const RescuerOptions options_;
+  Periodic loop_;
+};
+
+}  // namespace jobs
