@@ -4,6 +4,9 @@
 #include <cstdio>
 #include <thread>
 
+#include "app/metrics.h"
+#include "core/log.h"
+
 namespace app {
 
 App::App(const Config& config, const core::Clock& clock) : config_(config), clock_(clock) {}
@@ -17,6 +20,8 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   if (core::Status st = config.validate(); !st) return st;
   std::unique_ptr<App> app(new App(config, clock));
   const Config& cfg = app->config_;
+  core::log::set_format(cfg.log_format);
+  register_metrics();
 
   db::Options options;
   options.path = cfg.db_path;
@@ -32,6 +37,7 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   runner_options.lease_ms = cfg.job_lease_ms;
   app->runner_ = std::make_unique<jobs::Runner>(*app->db_, app->registry_, clock, runner_options);
   jobs::Runner* runner = app->runner_.get();
+  runner->set_observer(record_job_attempt);
   app->db_->set_commit_listener([runner](const db::CommitInfo& info) {
     if (info.jobs_staged) runner->notify();
   });
@@ -44,7 +50,8 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   if (!rescued)
     return core::Status(rescued.status().code(), "rescuing jobs: " + rescued.status().message());
   if (*rescued > 0)
-    std::fprintf(stderr, "rescued %d job(s) left running by a previous process\n", *rescued);
+    core::log::warn("jobs_rescued",
+                    {{"count", *rescued}, {"reason", "left running by a previous process"}});
 
   app->ctx_ = std::make_unique<Context>(cfg, *app->db_, clock);
   app->server_ = std::make_unique<Server>(cfg, *app->ctx_);

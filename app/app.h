@@ -42,6 +42,7 @@ class App {
   db::Database& db() noexcept { return *db_; }
   jobs::Runner& runner() noexcept { return *runner_; }
   Context& context() noexcept { return *ctx_; }
+  Server& server() noexcept { return *server_; }
 
  private:
   App(const Config& config, const core::Clock& clock);

@@ -7,6 +7,7 @@
 #include "db/database.h"
 #include "jobs/outbox.h"
 #include "services/jobs_admin.h"
+#include "services/stats.h"
 #include "services/users.h"
 
 namespace app {
@@ -18,7 +19,8 @@ struct Context {
         clock(clk),
         outbox(cfg.webhook_urls),
         users(database, clk, outbox),
-        jobs_admin(database, clk) {}
+        jobs_admin(database, clk),
+        stats(database) {}
 
   const Config& config;
   db::Database& db;
@@ -26,6 +28,7 @@ struct Context {
   jobs::Outbox outbox;
   services::Users users;
   services::JobsAdmin jobs_admin;
+  services::Stats stats;
 };
 
 }  // namespace app

@@ -9,6 +9,7 @@ namespace app {
 
 void register_user_routes(Router& router, Context& ctx);
 void register_job_routes(Router& router, Context& ctx);
-void register_ops_routes(Router& router, Context& ctx);
+void register_ops_routes(Router& router, Context& ctx);        // healthz, metrics, openapi.json
+void register_dashboard_routes(Router& router, Context& ctx);  // /, its assets, /api/stats ...
 
 }  // namespace app
