@@ -1,4 +1,5 @@
-// The command line: `aftercommit serve [flags]`, --help, --version.
+// The command line: `aftercommit serve [flags]`, `migrate`, `jobs
+// list|retry|cancel`, `stats`, --help (per command, with examples), --version.
 // Every flag has an AFTERCOMMIT_* environment variable (flags win).
 #pragma once
 
@@ -10,7 +11,8 @@ namespace app {
 
 // Parses argv. Calls `serve` with the validated config for `serve`. Returns
 // the process exit code: 0 for --help/--version, 2 for a bad flag (with a
-// message naming it on stderr), else what `serve` returned.
+// message naming it on stderr), else what `serve` or the command returned
+// (app/commands.h).
 int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serve);
 
 }  // namespace app
