@@ -192,3 +192,19 @@ TEST_CASE("docs/readme-operations.md lists every flag of serve with its environm
   }
   CHECK(flags >= 12);
 }
+
+TEST_CASE("stats and jobs list read a database that a running server is writing") {
+  testing::TempDir dir;
+  const std::string path = dir.file("live.db");
+  testing::ServerProcess server(path);
+  auto http = server.client();
+  REQUIRE(testing::request(http, "PUT", "/users/live%40example.com").status == 201);
+  auto [rc, out] = run_binary({"stats", "--json", "--db", path});
+  CAPTURE(out);
+  REQUIRE(rc == 0);
+  CHECK(nlohmann::json::parse(out)["users"] == 1);
+  auto [rc_list, list] = run_binary({"jobs", "list", "--json", "--db", path});
+  CHECK(rc_list == 0);
+  CHECK(nlohmann::json::parse(list.substr(0, list.find('\n')))["kind"] == "send_welcome_email");
+  CHECK(server.terminate_and_wait() == 0);
+}
