@@ -101,7 +101,6 @@ void record_request(const std::string& request_id, const std::string& method,
 void record_job_attempt(const jobs::AttemptEvent& e) {
   if (e.job == nullptr) return;
   const std::string outcome = e.ok ? "ok" : "failed";
-  job_attempts().with({e.job->kind, outcome}).inc();
   job_duration().with({e.job->kind, outcome}).observe(static_cast<double>(e.duration_us) / 1e6);
   // Later attempts wait for their backoff on purpose; only the first says how
   // fast committed work is picked up.
@@ -110,6 +109,8 @@ void record_job_attempt(const jobs::AttemptEvent& e) {
         .with({e.job->kind})
         .observe(static_cast<double>(std::max<core::Millis>(0, e.commit_to_start_ms)) / 1e3);
   }
+  // Last, so that a reader who saw the count move also sees the histograms.
+  job_attempts().with({e.job->kind, outcome}).inc();
   if (e.ok) {
     core::log::info("job", {{"job_id", e.job->id},
                             {"kind", e.job->kind},

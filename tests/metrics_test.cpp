@@ -105,7 +105,13 @@ TEST_CASE_FIXTURE(Fixture, "serves a scrape that promtool accepts, with every do
     return request(http, "GET", "/mailbox?to=metrics%40example.com").json()["messages"].size() == 1;
   }));
   request(http, "GET", "/no/such/route");
-  auto r = request(http, "GET", "/metrics");
+  // The runner reports the attempt just after its completion committed.
+  testing::HttpResult r;
+  REQUIRE(testing::eventually([&] {
+    r = request(http, "GET", "/metrics");
+    return r.body.find(R"(aftercommit_job_attempts_total{kind="send_welcome_email")") !=
+           std::string::npos;
+  }));
   REQUIRE(r.status == 200);
   CHECK(r.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8");
   auto [rc, out] = promtool_check(dir, r.body);
@@ -154,11 +160,19 @@ TEST_CASE_FIXTURE(Fixture, "counts requests by route template and status, never 
 TEST_CASE_FIXTURE(Fixture, "exposes transaction attempts and job counts by kind and state") {
   const auto before = scrape();
   REQUIRE(request(http, "POST", "/api/users", R"({"email": "jobs@example.com"})").status == 201);
+  const std::string started =
+      R"(aftercommit_job_commit_to_start_seconds_count{kind="send_welcome_email"})";
+  const std::string ran =
+      R"(aftercommit_job_duration_seconds_count{kind="send_welcome_email",outcome="ok"})";
+  const std::string attempts =
+      R"(aftercommit_job_attempts_total{kind="send_welcome_email",outcome="ok"})";
+  // The runner reports an attempt after its completion committed: wait for both.
+  std::map<std::string, double> after;
   REQUIRE(testing::eventually([&] {
-    auto s = scrape();
-    return value(s, R"(aftercommit_jobs{kind="send_welcome_email",state="completed"})") == 1;
+    after = scrape();
+    return value(after, R"(aftercommit_jobs{kind="send_welcome_email",state="completed"})") == 1 &&
+           value(after, attempts) - value(before, attempts) == 1;
   }));
-  const auto after = scrape();
   CHECK(value(after, R"(aftercommit_jobs{kind="send_welcome_email",state="available"})") == 0);
   CHECK(value(after, R"(aftercommit_jobs{kind="send_welcome_email",state="discarded"})") == 0);
   // The create, the runner's claim and its completion: three write transactions at least.
@@ -167,12 +181,6 @@ TEST_CASE_FIXTURE(Fixture, "exposes transaction attempts and job counts by kind 
         3);
   CHECK(value(after, "aftercommit_db_commits_total") >
         value(before, "aftercommit_db_commits_total"));
-  const std::string started =
-      R"(aftercommit_job_commit_to_start_seconds_count{kind="send_welcome_email"})";
-  const std::string ran =
-      R"(aftercommit_job_duration_seconds_count{kind="send_welcome_email",outcome="ok"})";
-  const std::string attempts =
-      R"(aftercommit_job_attempts_total{kind="send_welcome_email",outcome="ok"})";
   CHECK(value(after, started) - value(before, started) == 1);
   CHECK(value(after, ran) - value(before, ran) == 1);
   CHECK(value(after, attempts) - value(before, attempts) == 1);
