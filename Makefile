@@ -10,18 +10,31 @@ PORT  ?= 8080
 DEB_PACKAGES := build-essential cmake pkg-config libsqlitecpp-dev libsqlite3-dev \
   libcpp-httplib-dev nlohmann-json3-dev doctest-dev libcli11-dev libssl-dev \
   sqlite3 wrk python3
+# Test tools, installed without their recommends: promtool (Prometheus's
+# parser, checks /metrics) and Chromium (drives the dashboard headless).
+DEB_TEST_PACKAGES := prometheus chromium
 
-.PHONY: deps build run test tsan bench clean
+.PHONY: deps build run test tsan bench clean screenshot
 
 deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do \
+	@set -e; SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	missing() { for p in "$$@"; do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; \
-	  done); \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:" $$missing; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	  done; }; \
+	base=$$(missing $(DEB_PACKAGES)); tools=$$(missing $(DEB_TEST_PACKAGES)); \
+	command -v npm >/dev/null || base="$$base nodejs npm"; \
+	if [ -n "$$base$$tools" ]; then \
+	  echo "installing:" $$base $$tools; \
+	  $$SUDO apt-get update -qq; \
+	  if [ -n "$$base" ]; then DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$base; fi; \
+	  if [ -n "$$tools" ]; then \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$tools; \
+	  fi; \
+	fi
+	@# playwright-core only (package-lock.json); it never downloads a browser:
+	@# the test uses Debian's /usr/bin/chromium.
+	@if [ ! -d node_modules/playwright-core ]; then \
+	  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error; \
 	fi
 
 build: deps
@@ -56,6 +69,10 @@ bench: deps
 	  -DAFTERCOMMIT_TESTS=OFF -DAFTERCOMMIT_BENCH=ON
 	cmake --build build -j $(JOBS) --target aftercommit bench_raw_sqlite bench_jobs_drain
 	python3 bench/run.py --build build
+
+# Refreshes docs/dashboard.png: the browser test against a release build.
+screenshot: build
+	node tests/browser/dashboard.mjs build/aftercommit /usr/bin/chromium docs/dashboard.png
 
 clean:
 	rm -rf build build-asan build-tsan

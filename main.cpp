@@ -17,6 +17,7 @@
 
 #include "app/app.h"
 #include "app/cli.h"
+#include "core/log.h"
 
 namespace {
 
@@ -40,21 +41,23 @@ int serve(const app::Config& config) {
     std::printf("fake gateway on %s\n", app.fake_gateway_url().c_str());
   }
   std::fflush(stdout);
+  core::log::info("listening", {{"url", app.url()}, {"db", config.db_path}});
 
   std::thread signal_thread([&app, &signals, timeout = config.shutdown_timeout_ms] {
     int sig = 0;
     sigwait(&signals, &sig);
-    std::fprintf(stderr, "received %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    core::log::info("shutdown", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
     std::thread([timeout] {
       std::this_thread::sleep_for(std::chrono::milliseconds(timeout) + std::chrono::seconds(1));
-      std::fprintf(stderr, "shutdown timeout reached; unfinished jobs are rescued at next start\n");
+      core::log::warn("shutdown_timeout",
+                      {{"detail", "unfinished jobs are rescued at next start"}});
       std::_Exit(0);
     }).detach();
     app.request_stop();
   });
   app.serve();
   signal_thread.join();
-  std::fprintf(stderr, "stopped\n");
+  core::log::info("stopped");
   return 0;
 }
 

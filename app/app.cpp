@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <thread>
 
+#include "app/metrics.h"
+#include "core/log.h"
 #include "db/idempotency.h"
 #include "jobs/webhooks.h"
 
@@ -26,6 +28,8 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   if (core::Status st = config.validate(); !st) return st;
   std::unique_ptr<App> app(new App(config, clock));
   const Config& cfg = app->config_;
+  core::log::set_format(cfg.log_format);
+  register_metrics();
 
   db::Options options;
   options.path = cfg.db_path;
@@ -60,6 +64,7 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   app->cleaner_ =
       std::make_unique<jobs::Cleaner>(*app->db_, clock, jobs::CleanerOptions{cfg.job_retention_ms});
   jobs::Runner* runner = app->runner_.get();
+  runner->set_observer(record_job_attempt);
   app->db_->set_commit_listener([runner](const db::CommitInfo& info) {
     if (info.jobs_staged) runner->notify();
   });
@@ -73,7 +78,8 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   if (!rescued)
     return core::Status(rescued.status().code(), "rescuing jobs: " + rescued.status().message());
   if (*rescued > 0)
-    std::fprintf(stderr, "rescued %d job(s) left running by a previous process\n", *rescued);
+    core::log::warn("jobs_rescued",
+                    {{"count", *rescued}, {"reason", "left running by a previous process"}});
 
   if (app->runner_lock_->held()) {
     // Same proof as above: a locked idempotency key belongs to a request of a

@@ -57,6 +57,7 @@ class App {
   Context& context() noexcept { return *ctx_; }
   Completer& completer() noexcept { return *completer_; }
   KeyReaper& key_reaper() noexcept { return *key_reaper_; }
+  Server& server() noexcept { return *server_; }
 
  private:
   App(const Config& config, const core::Clock& clock);

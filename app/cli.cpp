@@ -7,6 +7,8 @@
 #include <map>
 #include <optional>
 
+#include "app/commands.h"
+
 namespace app {
 
 std::optional<core::Millis> parse_duration_ms(const std::string& text) {
@@ -29,15 +31,27 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
                "aftercommit"};
   cli.set_version_flag("--version", std::string("aftercommit ") + AFTERCOMMIT_VERSION);
   cli.require_subcommand(1);
+  cli.footer(
+      "Every flag can also be set with the AFTERCOMMIT_* environment variable shown next to it\n"
+      "(a flag on the command line wins). `aftercommit COMMAND --help` shows a command's flags.\n"
+      "\n"
+      "Examples:\n"
+      "  aftercommit serve --db data/aftercommit.db --port 8080\n"
+      "  aftercommit migrate --db data/aftercommit.db\n"
+      "  aftercommit jobs list --db data/aftercommit.db --state discarded\n"
+      "  aftercommit jobs retry 42 --db data/aftercommit.db\n"
+      "  aftercommit stats --db data/aftercommit.db");
 
   Config cfg;
   std::string synchronous = "full";
   std::string commit = "group";
+  std::string log_format = "text";
   CLI::App* serve_cmd = cli.add_subcommand("serve", "Serve the HTTP API and run jobs");
   serve_cmd->footer(
       "Examples:\n"
       "  aftercommit serve --db data/aftercommit.db\n"
-      "  aftercommit serve --port 0 --synchronous normal   # any free port, faster commits");
+      "  aftercommit serve --port 0 --synchronous normal   # any free port, faster commits\n"
+      "  AFTERCOMMIT_DB=/var/lib/aftercommit/db.sqlite aftercommit serve --log-format json");
   serve_cmd->add_option("--db", cfg.db_path, "SQLite database file (created if missing)")
       ->envname("AFTERCOMMIT_DB")
       ->capture_default_str();
@@ -176,11 +190,101 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
       ->check(CLI::Range(1, 600000))
       ->capture_default_str();
 
+  serve_cmd
+      ->add_option("--log-format", log_format, "text (key=value) or json (one object per line)")
+      ->envname("AFTERCOMMIT_LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+
+  // Commands that work on a database file directly.
+  DbTarget target;
+  auto add_db_flags = [&target](CLI::App* cmd) {
+    cmd->add_option("--db", target.path, "SQLite database file")
+        ->envname("AFTERCOMMIT_DB")
+        ->capture_default_str();
+    cmd->add_option("--busy-timeout", target.busy_timeout_ms,
+                    "ms to wait for a lock another process (a running server) holds")
+        ->envname("AFTERCOMMIT_BUSY_TIMEOUT")
+        ->check(CLI::Range(0, 600000))
+        ->capture_default_str();
+  };
+  CLI::App* migrate_cmd = cli.add_subcommand(
+      "migrate", "Create the database if missing, apply pending migrations, print the version");
+  migrate_cmd->footer(
+      "Examples:\n"
+      "  aftercommit migrate --db data/aftercommit.db\n"
+      "  # prints: data/aftercommit.db: schema version 1 (migrated from 0)");
+  add_db_flags(migrate_cmd);
+
+  CLI::App* jobs_cmd = cli.add_subcommand("jobs", "List, retry or cancel staged jobs");
+  jobs_cmd->require_subcommand(1);
+  jobs_cmd->footer(
+      "Examples:\n"
+      "  aftercommit jobs list --state discarded\n"
+      "  aftercommit jobs retry 42\n"
+      "  aftercommit jobs cancel 43 --json");
+  JobsListOptions list_options;
+  std::string state_filter;
+  std::string kind_filter;
+  CLI::App* list_cmd = jobs_cmd->add_subcommand("list", "List jobs, newest first");
+  add_db_flags(list_cmd);
+  list_cmd->add_option("--state", state_filter, "Only jobs in this state")
+      ->check(CLI::IsMember(
+          {"available", "running", "retryable", "completed", "discarded", "cancelled"}));
+  list_cmd->add_option("--kind", kind_filter, "Only jobs of this kind");
+  list_cmd->add_option("--limit", list_options.limit, "At most this many jobs")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  list_cmd->add_flag("--json", list_options.json, "One JSON object per line (the API's job shape)");
+  list_cmd->footer(
+      "Examples:\n"
+      "  aftercommit jobs list --db data/aftercommit.db\n"
+      "  aftercommit jobs list --state retryable --kind send_welcome_email --limit 10\n"
+      "  aftercommit jobs list --json | jq -r .errors[-1].message");
+  std::int64_t job_id = 0;
+  bool transition_json = false;
+  CLI::App* retry_cmd =
+      jobs_cmd->add_subcommand("retry", "Make a discarded or cancelled job available again");
+  CLI::App* cancel_cmd = jobs_cmd->add_subcommand("cancel", "Cancel an available or retryable job");
+  for (CLI::App* cmd : {retry_cmd, cancel_cmd}) {
+    add_db_flags(cmd);
+    cmd->add_option("id", job_id, "Job id")->required()->check(CLI::PositiveNumber);
+    cmd->add_flag("--json", transition_json, "Print the job as JSON");
+  }
+  retry_cmd->footer(
+      "Exit code 1 when the job does not exist or is in another state.\n"
+      "Examples:\n"
+      "  aftercommit jobs retry 42 --db data/aftercommit.db");
+  cancel_cmd->footer(
+      "Exit code 1 when the job does not exist or is in another state.\n"
+      "Examples:\n"
+      "  aftercommit jobs cancel 43 --db data/aftercommit.db");
+
+  bool stats_json = false;
+  CLI::App* stats_cmd =
+      cli.add_subcommand("stats", "Counts of users, audit rows, messages and jobs by state");
+  add_db_flags(stats_cmd);
+  stats_cmd->add_flag("--json", stats_json, "Print JSON");
+  stats_cmd->footer(
+      "Examples:\n"
+      "  aftercommit stats --db data/aftercommit.db\n"
+      "  aftercommit stats --json | jq .jobs");
+
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return cli.exit(e);
   }
+  if (migrate_cmd->parsed()) return cmd_migrate(target);
+  if (stats_cmd->parsed()) return cmd_stats(target, stats_json);
+  if (list_cmd->parsed()) {
+    if (!state_filter.empty()) list_options.state = state_filter;
+    if (!kind_filter.empty()) list_options.kind = kind_filter;
+    return cmd_jobs_list(target, list_options);
+  }
+  if (retry_cmd->parsed()) return cmd_jobs_transition(target, job_id, true, transition_json);
+  if (cancel_cmd->parsed()) return cmd_jobs_transition(target, job_id, false, transition_json);
+
   cfg.synchronous = synchronous == "normal" ? db::Synchronous::kNormal : db::Synchronous::kFull;
   cfg.commit_mode = commit == "per-request" ? db::CommitMode::kPerRequest : db::CommitMode::kGroup;
   const std::pair<const char*, std::pair<const std::string*, core::Millis*>> durations[] = {
@@ -189,15 +293,16 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
       {"--completer-after", {&completer_after, &cfg.completer_after_ms}},
       {"--gateway-timeout", {&gateway_timeout, &cfg.gateway_timeout_ms}},
   };
-  for (const auto& [flag, target] : durations) {
-    auto ms = parse_duration_ms(*target.first);
+  for (const auto& [flag, dest] : durations) {
+    auto ms = parse_duration_ms(*dest.first);
     if (!ms) {
       std::fprintf(stderr, "aftercommit: %s: '%s' is not a duration (e.g. 500ms, 2s, 5m, 24h)\n",
-                   flag, target.first->c_str());
+                   flag, dest.first->c_str());
       return 2;
     }
-    *target.second = *ms;
+    *dest.second = *ms;
   }
+  cfg.log_format = log_format == "json" ? core::log::Format::kJson : core::log::Format::kText;
   if (core::Status st = cfg.validate(); !st) {
     std::fprintf(stderr, "aftercommit: %s\n", st.message().c_str());
     return 2;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/status.h"
 #include "db/database.h"
 
@@ -33,6 +34,11 @@ struct Config {
   int port = 8080;                 // --port (0 = any free port)
   int http_threads = 64;           // --http-threads: one per keep-alive connection served at once
   std::size_t max_body_bytes = 64 * 1024;  // --max-body
+
+  // --- logs ---
+  // --log-format: text (one key=value line per event) or json (one object
+  // per line). Either way: one line per request and per job attempt, on stderr.
+  core::log::Format log_format = core::log::Format::kText;
 
   // --- jobs ---
   int workers = 0;                  // --workers: job handlers run at once (0 = number of cores)

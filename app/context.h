@@ -12,6 +12,7 @@
 #include "services/jobs_admin.h"
 #include "services/payment_gateway.h"
 #include "services/products.h"
+#include "services/stats.h"
 #include "services/users.h"
 
 namespace app {
@@ -29,7 +30,8 @@ struct Context {
         gateway(cfg.payment_gateway_url, cfg.gateway_timeout_ms),
         checkout(database, clk, outbox, gateway),
         checkout_flow(database, clk, checkout,
-                      CheckoutFlowOptions{cfg.idempotency_lock_timeout_ms, cfg.test_crash_after}) {}
+                      CheckoutFlowOptions{cfg.idempotency_lock_timeout_ms, cfg.test_crash_after}),
+        stats(database) {}
 
   const Config& config;
   db::Database& db;
@@ -42,6 +44,7 @@ struct Context {
   services::PaymentGateway gateway;  // URL fixed before the server starts
   services::Checkout checkout;
   CheckoutFlow checkout_flow;
+  services::Stats stats;
 };
 
 }  // namespace app

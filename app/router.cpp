@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "app/openapi.h"
 #include "app/request_scope.h"
 
 namespace app {
@@ -27,8 +28,11 @@ Reply WriteContext::transact(const Phase& phase) {
 
 void Router::get(const std::string& pattern, ReadHandler handler) {
   routes_.push_back({"GET", pattern, std::regex(pattern)});
-  server_.Get(pattern, [h = std::move(handler)](const httplib::Request& req,
-                                                httplib::Response& res) { send(res, h(req)); });
+  server_.Get(pattern, [h = std::move(handler), label = route_label("GET", pattern)](
+                           const httplib::Request& req, httplib::Response& res) {
+    request_scope().route = label;
+    send(res, h(req));
+  });
 }
 
 void Router::post(const std::string& pattern, WriteHandler handler) {
@@ -44,7 +48,9 @@ void Router::del(const std::string& pattern, WriteHandler handler) {
 void Router::add_write(const std::string& method, const std::string& pattern,
                        WriteHandler handler) {
   routes_.push_back({method, pattern, std::regex(pattern)});
-  auto fn = [this, h = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+  auto fn = [this, h = std::move(handler), label = route_label(method, pattern)](
+                const httplib::Request& req, httplib::Response& res) {
+    request_scope().route = label;  // for the log line and metrics
     if (write_layer_) {
       send(res, write_layer_(req, h, db_));
     } else {

@@ -9,7 +9,8 @@ namespace app {
 
 void register_user_routes(Router& router, Context& ctx);
 void register_job_routes(Router& router, Context& ctx);
-void register_ops_routes(Router& router, Context& ctx);
+void register_ops_routes(Router& router, Context& ctx);        // healthz, metrics, openapi.json
+void register_dashboard_routes(Router& router, Context& ctx);  // /, its assets, /api/stats ...
 void register_product_routes(Router& router, Context& ctx);
 void register_anagram_routes(Router& router, Context& ctx);
 void register_checkout_routes(Router& router, Context& ctx);

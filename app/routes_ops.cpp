@@ -1,4 +1,6 @@
-// Operations: health.
+// Operations: health, Prometheus metrics and the API description.
+#include "app/assets.h"
+#include "app/metrics.h"
 #include "app/routes.h"
 
 namespace app {
@@ -11,6 +13,17 @@ void register_ops_routes(Router& router, Context& ctx) {
           .header("Retry-After", "1");
     }
     return json_reply(200, {{"status", "ok"}});
+  });
+  router.get(R"(/metrics)", [&ctx](const httplib::Request&) {
+    Reply reply;
+    reply.body = render_metrics(ctx);
+    reply.content_type = kMetricsContentType;
+    return reply;
+  });
+  router.get(R"(/openapi.json)", [](const httplib::Request&) {
+    Reply reply;
+    reply.body = std::string(assets::openapi_json());
+    return reply;
   });
 }
 

@@ -1,23 +1,41 @@
 #include "app/server.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cstdio>
-#include <sstream>
+#include <random>
 
 #include "app/idempotency.h"
+#include "app/metrics.h"
 #include "app/request_scope.h"
 #include "app/routes.h"
 #include "core/clock.h"
+#include "core/log.h"
 
 namespace app {
 namespace {
 
+// Request ids: "req-<8 hex digits of this process's start>-<n>", unique
+// across restarts so log lines of two runs never share an id.
 std::string next_request_id() {
+  static const unsigned boot = static_cast<unsigned>(std::random_device{}());
   static std::atomic<std::uint64_t> counter{0};
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "req-%llu",
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "req-%08x-%llu", boot,
                 static_cast<unsigned long long>(counter.fetch_add(1) + 1));
   return buf;
+}
+
+// An X-Request-Id sent by a proxy or client is kept (so one id follows the
+// request through every hop) when it is 1-128 characters of letters, digits
+// and "-_.:"; anything else is replaced, so log lines stay parseable and a
+// client cannot inject text into them.
+bool acceptable_request_id(const std::string& id) {
+  if (id.empty() || id.size() > 128) return false;
+  return std::all_of(id.begin(), id.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == ':';
+  });
 }
 
 std::string join(const std::vector<std::string>& items) {
@@ -29,13 +47,23 @@ std::string join(const std::vector<std::string>& items) {
   return out;
 }
 
-// One line per request: method, path, status, µs, transaction attempts. The
-// query string and body are left out: they may carry personal data.
+// One line per request (app/metrics.cpp writes it): request id, method, route
+// template, path, status, µs, transaction attempts. The query string and
+// body are left out: they may carry personal data or tokens.
 void log_request(const httplib::Request& req, const httplib::Response& res) {
-  const RequestScope& scope = request_scope();
-  std::fprintf(stderr, "%s %s %s %d %lldus tx_attempts=%d\n", scope.request_id.c_str(),
-               req.method.c_str(), req.path.c_str(), res.status,
-               static_cast<long long>(core::monotonic_us() - scope.start_us), scope.tx_attempts);
+  RequestScope& scope = request_scope();
+  // cpp-httplib answers a few malformed requests (414, a bad request line)
+  // without running the pre-routing hook; the scope then still holds the
+  // previous request's values.
+  if (scope.start_us == 0) {
+    scope.request_id = next_request_id();
+    scope.route.clear();
+    scope.tx_attempts = 0;
+    scope.start_us = core::monotonic_us();
+  }
+  record_request(scope.request_id, req.method, scope.route, req.path, res.status,
+                 core::monotonic_us() - scope.start_us, scope.tx_attempts);
+  scope.start_us = 0;
 }
 
 // Connections the kernel queues before accept(); SOMAXCONN caps it.
@@ -53,6 +81,7 @@ Server::Server(const Config& config, Context& ctx)
   register_ops_routes(router_, ctx_);
   register_product_routes(router_, ctx_);
   register_anagram_routes(router_, ctx_);
+  register_dashboard_routes(router_, ctx_);
 }
 
 Server::~Server() {
@@ -83,7 +112,9 @@ void Server::install_hooks() {
     RequestScope& scope = request_scope();
     scope.start_us = core::monotonic_us();
     scope.tx_attempts = 0;
-    scope.request_id = next_request_id();
+    scope.route.clear();
+    const std::string incoming = req.get_header_value("X-Request-Id");
+    scope.request_id = acceptable_request_id(incoming) ? incoming : next_request_id();
     res.set_header("X-Request-Id", scope.request_id);
     return httplib::Server::HandlerResponse::Unhandled;
   });
@@ -132,8 +163,10 @@ void Server::install_hooks() {
           what = e.what();
         } catch (...) {
         }
-        std::fprintf(stderr, "%s %s %s exception: %s\n", request_scope().request_id.c_str(),
-                     req.method.c_str(), req.path.c_str(), what.c_str());
+        core::log::error("exception", {{"request_id", request_scope().request_id},
+                                       {"method", req.method},
+                                       {"path", req.path},
+                                       {"error", what}});
         send(res, problem(500, "internal", "Internal error",
                           "the server failed to process the request; it was logged"));
       });

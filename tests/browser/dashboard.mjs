@@ -1,0 +1,99 @@
+// Drives the dashboard in headless Chromium (Debian's /usr/bin/chromium,
+// through playwright-core; no browser is ever downloaded). Starts the real
+// binary on a free port with a fresh database, clicks "Send a burst of
+// requests", checks that the counts move to what the guarantees promise and
+// that no error appears, and saves a screenshot.
+//
+//   node tests/browser/dashboard.mjs <aftercommit binary> <chromium> <screenshot.png>
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { chromium } from 'playwright-core';
+
+const [binary, chromiumPath, screenshot] = process.argv.slice(2);
+if (!binary || !chromiumPath || !screenshot) {
+  console.error('usage: dashboard.mjs <aftercommit> <chromium> <screenshot.png>');
+  process.exit(2);
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'aftercommit-browser-'));
+const server = spawn(binary, ['serve', '--port', '0', '--db', join(dir, 'demo.db')], {
+  stdio: ['ignore', 'pipe', 'ignore'],
+});
+let browser;
+let failures = 0;
+
+function check(ok, what) {
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
+  if (!ok) failures++;
+}
+
+async function serverUrl() {
+  const lines = createInterface({ input: server.stdout });
+  for await (const line of lines) {
+    const m = line.match(/^listening on (http:\/\/\S+)$/);
+    if (m) return m[1];
+  }
+  throw new Error('the server did not print its address');
+}
+
+async function text(page, selector) {
+  return (await page.textContent(selector)).trim();
+}
+
+try {
+  const url = await Promise.race([
+    serverUrl(),
+    new Promise((_, reject) => setTimeout(() => reject(new Error('server start timed out')), 20000)),
+  ]);
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const consoleErrors = [];
+  const foreign = [];
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  page.on('request', (r) => { if (!r.url().startsWith(url)) foreign.push(r.url()); });
+
+  await page.goto(url + '/');
+  await page.waitForFunction(() => document.getElementById('live').textContent === 'live');
+  check(await text(page, '#users-count') === '0', 'starts with 0 users');
+  check(await text(page, '#jobs-completed') === '0', 'starts with 0 completed jobs');
+
+  await page.click('#burst');
+  await page.waitForFunction(
+    () => document.getElementById('burst-result').textContent.includes('Created:'), null, { timeout: 20000 });
+  const result = await text(page, '#burst-result');
+  console.log('     burst: ' + result);
+  check(result.includes('Created: 8 (expected 8)'), 'exactly one 201 per email');
+
+  // The page polls: wait for the jobs to run and the counts to settle.
+  await page.waitForFunction(() =>
+    document.getElementById('jobs-completed').textContent === '8' &&
+    document.getElementById('messages-count').textContent === '8', null, { timeout: 20000 });
+  check(await text(page, '#users-count') === '8', '8 users');
+  check(await text(page, '#audit-count') === '8', '8 audit rows');
+  check(await text(page, '#jobs-available') === '0', 'no job left available');
+  check((await page.locator('#mailbox tr').count()) === 8, '8 messages in the mailbox table');
+  check((await page.locator('#audit tr').count()) === 8, '8 rows in the audit table');
+  check(await page.isHidden('#error'), 'no error shown');
+  check(consoleErrors.length === 0, 'no console errors ' + JSON.stringify(consoleErrors));
+  check(foreign.length === 0, 'nothing fetched from another origin ' + JSON.stringify(foreign));
+
+  await page.screenshot({ path: screenshot, fullPage: true });
+  console.log('     screenshot: ' + screenshot);
+} catch (e) {
+  console.error(e);
+  failures++;
+} finally {
+  if (browser) await browser.close();
+  server.kill('SIGTERM');
+  rmSync(dir, { recursive: true, force: true });
+}
+console.log(`${failures === 0 ? 1 : 0} passed, ${failures === 0 ? 0 : 1} failed`);
+process.exit(failures === 0 ? 0 : 1);
