@@ -23,6 +23,7 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   options.synchronous = cfg.synchronous;
   options.busy_timeout_ms = cfg.busy_timeout_ms;
   options.max_attempts = cfg.max_attempts;
+  options.max_page_count = cfg.max_db_pages;
   auto opened = db::Database::open(options);
   if (!opened) return opened.status();
   app->db_ = std::move(*opened);
@@ -30,6 +31,7 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   jobs::register_builtin_handlers(app->registry_);
   jobs::RunnerOptions runner_options;
   runner_options.lease_ms = cfg.job_lease_ms;
+  runner_options.test_delay_ms = cfg.test_job_delay_ms;
   app->runner_ = std::make_unique<jobs::Runner>(*app->db_, app->registry_, clock, runner_options);
   jobs::Runner* runner = app->runner_.get();
   app->db_->set_commit_listener([runner](const db::CommitInfo& info) {

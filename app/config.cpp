@@ -15,6 +15,15 @@ core::Status Config::validate() const {
   if (workers < 0 || workers > 1024) return core::Status::invalid("--workers: must be 0..1024");
   if (shutdown_timeout_ms < 0) return core::Status::invalid("--shutdown-timeout: must be >= 0");
   if (job_lease_ms < 100) return core::Status::invalid("--job-lease: must be at least 100 ms");
+  if (read_timeout_ms < 1) return core::Status::invalid("--read-timeout: must be at least 1 ms");
+  if (idle_timeout_ms < 1) return core::Status::invalid("--idle-timeout: must be at least 1 ms");
+  if (max_header_bytes < 1024)
+    return core::Status::invalid("--max-header-bytes: must be at least 1024");
+  if (max_headers < 1) return core::Status::invalid("--max-headers: must be at least 1");
+  if (max_connections < http_threads)
+    return core::Status::invalid("--max-connections: must be at least --http-threads");
+  if (test_job_delay_ms < 0) return core::Status::invalid("--test-job-delay: must be >= 0");
+  if (max_db_pages < 0) return core::Status::invalid("--max-db-pages: must be >= 0");
   return core::Status::ok();
 }
 

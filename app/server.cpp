@@ -1,8 +1,16 @@
 #include "app/server.h"
 
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
+#include <mutex>
+#include <regex>
 #include <sstream>
+#include <thread>
 
 #include "app/request_scope.h"
 #include "app/routes.h"
@@ -28,13 +36,139 @@ std::string join(const std::vector<std::string>& items) {
   return out;
 }
 
+// The path as logged: a segment that holds an email address (PUT
+// /users/{email}) becomes "{email}", and control characters become '?', so a
+// log line carries no personal data and cannot be split by a hostile path.
+std::string loggable_path(const std::string& path) {
+  std::string out;
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    const auto slash = path.find('/', start);
+    const auto end = slash == std::string::npos ? path.size() : slash;
+    const std::string segment = path.substr(start, end - start);
+    out += segment.find('@') != std::string::npos ? "{email}" : segment;
+    if (slash == std::string::npos) break;
+    out += '/';
+    start = slash + 1;
+  }
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return out;
+}
+
 // One line per request: method, path, status, µs, transaction attempts. The
-// query string and body are left out: they may carry personal data.
+// query string, headers (Authorization) and body are left out: they may carry
+// personal data or secrets.
+// A request cpp-httplib refused before routing (bad request line, header
+// limits) never passed the pre-routing hook: it is logged with "-" for its
+// id and duration. The scope is cleared after each line, so a refused request
+// never shows the previous request's id.
 void log_request(const httplib::Request& req, const httplib::Response& res) {
-  const RequestScope& scope = request_scope();
-  std::fprintf(stderr, "%s %s %s %d %lldus tx_attempts=%d\n", scope.request_id.c_str(),
-               req.method.c_str(), req.path.c_str(), res.status,
-               static_cast<long long>(core::monotonic_us() - scope.start_us), scope.tx_attempts);
+  RequestScope& scope = request_scope();
+  const std::string id = scope.request_id.empty() ? "-" : scope.request_id;
+  const std::string us =
+      scope.start_us == 0 ? "-" : std::to_string(core::monotonic_us() - scope.start_us) + "us";
+  std::fprintf(stderr, "%s %s %s %d %s tx_attempts=%d\n", id.c_str(),
+               req.method.empty() ? "-" : req.method.c_str(), loggable_path(req.path).c_str(),
+               res.status, us.c_str(), scope.tx_attempts);
+  scope = RequestScope{};
+}
+
+// The HTTP thread pool, bounded: `threads` serve connections, at most
+// `max_waiting` more wait for a thread. When both are taken, enqueue() blocks
+// the accept loop, so further clients wait unaccepted in the kernel's listen
+// backlog rather than piling up descriptors and memory here. (cpp-httplib's
+// own ThreadPool queues without bound.)
+class BoundedPool : public httplib::TaskQueue {
+ public:
+  BoundedPool(int threads, std::size_t max_waiting) : max_waiting_(max_waiting) {
+    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
+  }
+  ~BoundedPool() override { shutdown(); }
+  BoundedPool(const BoundedPool&) = delete;
+  BoundedPool& operator=(const BoundedPool&) = delete;
+
+  void enqueue(std::function<void()> fn) override {
+    std::unique_lock lock(mu_);
+    room_.wait(lock, [&] { return queue_.size() < max_waiting_ || shutdown_; });
+    if (shutdown_) {
+      // Not expected (the accept loop stops before shutdown), but the task
+      // owns a socket: serve it here rather than leak it.
+      lock.unlock();
+      fn();
+      return;
+    }
+    queue_.push_back(std::move(fn));
+    ready_.notify_one();
+  }
+
+  void shutdown() override {
+    {
+      std::lock_guard lock(mu_);
+      shutdown_ = true;
+    }
+    ready_.notify_all();
+    room_.notify_all();
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+
+ private:
+  void work() {
+    for (;;) {
+      std::function<void()> fn;
+      {
+        std::unique_lock lock(mu_);
+        ready_.wait(lock, [&] { return !queue_.empty() || shutdown_; });
+        if (queue_.empty()) return;  // shut down and drained
+        fn = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      room_.notify_one();
+      fn();
+    }
+  }
+
+  const std::size_t max_waiting_;
+  std::mutex mu_;
+  std::condition_variable ready_;            // a task was queued, or shutdown
+  std::condition_variable room_;             // a task left the queue, or shutdown
+  std::deque<std::function<void()>> queue_;  // guarded by mu_
+  bool shutdown_ = false;                    // guarded by mu_
+  std::vector<std::thread> threads_;
+};
+
+// Constant-time token check: both sides are hashed first, so neither the
+// content nor the length of the configured token leaks through timing.
+bool token_matches(const std::string& given, const std::string& expected) {
+  unsigned char a[SHA256_DIGEST_LENGTH];
+  unsigned char b[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(given.data()), given.size(), a);
+  SHA256(reinterpret_cast<const unsigned char*>(expected.data()), expected.size(), b);
+  return CRYPTO_memcmp(a, b, sizeof a) == 0;
+}
+
+// Routes the admin token guards (API.md, Operations): every write under
+// /jobs/ and /metrics.
+bool needs_admin(const httplib::Request& req) {
+  if (req.path == "/metrics") return true;
+  return req.method != "GET" && req.method != "HEAD" && req.path.rfind("/jobs/", 0) == 0;
+}
+
+// A header-limit refusal, or nullopt when the request's headers are within
+// the configured count and total size.
+std::optional<Reply> header_limits(const httplib::Request& req, const Config& config) {
+  std::size_t bytes = 0;
+  for (const auto& [name, value] : req.headers) bytes += name.size() + value.size() + 4;
+  if (req.headers.size() > static_cast<std::size_t>(config.max_headers) ||
+      bytes > config.max_header_bytes) {
+    return problem(431, "request-header-fields-too-large", "Request header fields too large",
+                   "at most " + std::to_string(config.max_headers) + " header fields and " +
+                       std::to_string(config.max_header_bytes) + " bytes of headers");
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -53,17 +187,22 @@ Server::~Server() {
 
 void Server::install_hooks() {
   const int threads = config_.http_threads;
-  http_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  const auto waiting = static_cast<std::size_t>(std::max(1, config_.max_connections - threads));
+  http_.new_task_queue = [threads, waiting] { return new BoundedPool(threads, waiting); };
   // cpp-httplib 0.11 stalls ~40 ms per keep-alive response without it (Nagle
   // + delayed ACK).
   http_.set_tcp_nodelay(true);
   http_.set_keep_alive_max_count(10000);
-  http_.set_keep_alive_timeout(5);
-  http_.set_read_timeout(10, 0);
-  http_.set_write_timeout(10, 0);
+  // Timeouts bound what a silent client costs: each recv waits at most the
+  // read timeout, an idle keep-alive connection is closed after the idle
+  // timeout (cpp-httplib counts it in whole seconds, at least 1).
+  const auto ms = [](int v) { return std::pair<time_t, time_t>{v / 1000, (v % 1000) * 1000}; };
+  http_.set_keep_alive_timeout(std::max<time_t>(1, (config_.idle_timeout_ms + 999) / 1000));
+  http_.set_read_timeout(ms(config_.read_timeout_ms).first, ms(config_.read_timeout_ms).second);
+  http_.set_write_timeout(ms(config_.read_timeout_ms).first, ms(config_.read_timeout_ms).second);
   http_.set_payload_max_length(config_.max_body_bytes);
 
-  http_.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+  http_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     // RFC 9112 6.3: a request with neither Content-Length nor Transfer-Encoding
     // has an empty body. cpp-httplib 0.11 instead reads such a PUT/POST/DELETE
     // until the client closes (a bare `curl -X PUT` hangs for the read
@@ -77,6 +216,24 @@ void Server::install_hooks() {
     scope.tx_attempts = 0;
     scope.request_id = next_request_id();
     res.set_header("X-Request-Id", scope.request_id);
+    if (auto refused = header_limits(req, config_)) {
+      send(res, *refused);
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    // The admin token, checked once here for every route it guards. The
+    // Authorization header is never logged.
+    if (!config_.admin_token.empty() && needs_admin(req)) {
+      const std::string auth = req.get_header_value("Authorization");
+      const std::string prefix = "Bearer ";
+      const bool ok = auth.size() > prefix.size() && auth.compare(0, prefix.size(), prefix) == 0 &&
+                      token_matches(auth.substr(prefix.size()), config_.admin_token);
+      if (!ok) {
+        send(res, problem(401, "unauthorized", "Unauthorized",
+                          "this route needs Authorization: Bearer <admin token>")
+                      .header("WWW-Authenticate", "Bearer realm=\"aftercommit\""));
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
     return httplib::Server::HandlerResponse::Unhandled;
   });
 
@@ -125,7 +282,7 @@ void Server::install_hooks() {
         } catch (...) {
         }
         std::fprintf(stderr, "%s %s %s exception: %s\n", request_scope().request_id.c_str(),
-                     req.method.c_str(), req.path.c_str(), what.c_str());
+                     req.method.c_str(), loggable_path(req.path).c_str(), what.c_str());
         send(res, problem(500, "internal", "Internal error",
                           "the server failed to process the request; it was logged"));
       });

@@ -93,6 +93,9 @@ core::Result<std::unique_ptr<Conn>> Database::open_conn(bool read_only) {
                                                           : "PRAGMA synchronous = NORMAL");
     conn->exec("PRAGMA temp_store = MEMORY");
     if (read_only) conn->exec("PRAGMA query_only = ON");
+    if (!read_only && options_.max_page_count > 0) {
+      conn->exec("PRAGMA max_page_count = " + std::to_string(options_.max_page_count));
+    }
     return core::Status::ok();
   });
   if (!st) return st;
@@ -112,6 +115,16 @@ core::Result<std::unique_ptr<Database>> Database::open(const Options& options) {
   }
   db->writer_ = std::move(*writer);
 
+  // Before anything that writes (the switch to WAL rewrites the header):
+  // a file from a newer binary is refused untouched.
+  auto version = db->schema_version();
+  if (!version) return version.status();
+  if (*version > latest_schema_version()) {
+    return core::Status::invalid("database " + options.path + " is at schema version " +
+                                 std::to_string(*version) + ", newer than this binary's " +
+                                 std::to_string(latest_schema_version()) +
+                                 "; refusing to touch it");
+  }
   core::Status st = guarded([&] {
     SQLite::Statement mode(db->writer_->sqlite(), "PRAGMA journal_mode = WAL");
     if (!mode.executeStep() || mode.getColumn(0).getString() != "wal") {
@@ -124,14 +137,6 @@ core::Result<std::unique_ptr<Database>> Database::open(const Options& options) {
   if (!st)
     return core::Status(st.code(), "cannot open database " + options.path + ": " + st.message());
 
-  auto version = db->schema_version();
-  if (!version) return version.status();
-  if (*version > latest_schema_version()) {
-    return core::Status::invalid("database " + options.path + " is at schema version " +
-                                 std::to_string(*version) + ", newer than this binary's " +
-                                 std::to_string(latest_schema_version()) +
-                                 "; refusing to touch it");
-  }
   if (*version < latest_schema_version()) {
     const int from = *version;
     st = db->write([&](Tx& tx) {

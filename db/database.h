@@ -47,6 +47,9 @@ struct Options {
   Synchronous synchronous = Synchronous::kFull;
   int busy_timeout_ms = 1000;
   int max_attempts = 3;
+  // Test seam: PRAGMA max_page_count on the writer connection (0 = SQLite's
+  // default), so tests can fill the "disk" and see SQLITE_FULL.
+  std::int64_t max_page_count = 0;
   // When false, open() refuses to create a missing file (CLI tools on an existing db).
   bool create = true;
 };

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <limits>
 #include <random>
+#include <thread>
 
 #include "db/jobs.h"
 
@@ -46,11 +47,21 @@ void Runner::stop() {
 }
 
 void Runner::loop() {
+  core::Millis next_rescue_at = 0;
   for (;;) {
     {
       std::lock_guard lock(mu_);
       if (stopping_) return;
       woken_ = false;
+    }
+    // Leases that ended while this process runs are rescued here too, not
+    // only at the next start: a completion that met a full disk or another
+    // process's write lock could not even record its failure, and its job
+    // would otherwise stay `running` until a restart.
+    const core::Millis now = clock_.now_ms();
+    if (now >= next_rescue_at) {
+      (void)rescue(/*all_running=*/false);  // on failure, the next pass tries again
+      next_rescue_at = now + std::max(options_.poll_interval_ms, options_.lease_ms / 2);
     }
     auto ran = run_once();
     if (ran && *ran > 0) continue;  // more may be waiting
@@ -99,6 +110,9 @@ core::Millis Runner::retry_delay_ms(int attempt) const {
 
 void Runner::run_job(const db::JobRow& row, core::Millis claimed_at) {
   const std::int64_t started_us = core::monotonic_us();
+  if (options_.test_delay_ms > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(options_.test_delay_ms));
+  }
   Job job{row.id, row.kind, row.attempt, row.max_attempts, {}, row.created_at};
   core::Status st = core::Status::ok();
   const Handler* handler = registry_.find(row.kind);

@@ -40,6 +40,9 @@ struct RunnerOptions {
   core::Millis poll_interval_ms = 1000;
   core::Millis backoff_base_ms = 1000;  // retry n waits base * 2^(n-1), jittered, capped
   core::Millis backoff_cap_ms = 3600000;
+  // Test seam (--test-job-delay): each attempt sleeps this long after its
+  // claim, so a crash test can catch jobs running. 0 in production.
+  core::Millis test_delay_ms = 0;
 };
 
 // Observes each attempt (metrics, logs). Called on the runner's thread.
