@@ -27,8 +27,11 @@ Reply WriteContext::transact(const Phase& phase) {
 
 void Router::get(const std::string& pattern, ReadHandler handler) {
   routes_.push_back({"GET", pattern, std::regex(pattern)});
-  server_.Get(pattern, [h = std::move(handler)](const httplib::Request& req,
-                                                httplib::Response& res) { send(res, h(req)); });
+  server_.Get(pattern,
+              [h = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+                if (const auto& refusal = request_scope().refusal) return send(res, *refusal);
+                send(res, h(req));
+              });
 }
 
 void Router::post(const std::string& pattern, WriteHandler handler) {
@@ -45,6 +48,8 @@ void Router::add_write(const std::string& method, const std::string& pattern,
                        WriteHandler handler) {
   routes_.push_back({method, pattern, std::regex(pattern)});
   auto fn = [this, h = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+    // Refused by the server's pre-routing hook (app/request_scope.h).
+    if (const auto& refusal = request_scope().refusal) return send(res, *refusal);
     if (write_layer_) {
       send(res, write_layer_(req, h, db_));
     } else {

@@ -216,9 +216,10 @@ void Server::install_hooks() {
     scope.tx_attempts = 0;
     scope.request_id = next_request_id();
     res.set_header("X-Request-Id", scope.request_id);
+    scope.refusal.reset();
     if (auto refused = header_limits(req, config_)) {
-      send(res, *refused);
-      return httplib::Server::HandlerResponse::Handled;
+      scope.refusal = std::move(refused);
+      return httplib::Server::HandlerResponse::Unhandled;
     }
     // The admin token, checked once here for every route it guards. The
     // Authorization header is never logged.
@@ -228,10 +229,9 @@ void Server::install_hooks() {
       const bool ok = auth.size() > prefix.size() && auth.compare(0, prefix.size(), prefix) == 0 &&
                       token_matches(auth.substr(prefix.size()), config_.admin_token);
       if (!ok) {
-        send(res, problem(401, "unauthorized", "Unauthorized",
-                          "this route needs Authorization: Bearer <admin token>")
-                      .header("WWW-Authenticate", "Bearer realm=\"aftercommit\""));
-        return httplib::Server::HandlerResponse::Handled;
+        scope.refusal = problem(401, "unauthorized", "Unauthorized",
+                                "this route needs Authorization: Bearer <admin token>")
+                            .header("WWW-Authenticate", "Bearer realm=\"aftercommit\"");
       }
     }
     return httplib::Server::HandlerResponse::Unhandled;
@@ -243,6 +243,10 @@ void Server::install_hooks() {
   http_.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
                                                                       httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    if (res.status == 404 && request_scope().refusal) {  // refused, and no such route
+      send(res, *request_scope().refusal);
+      return httplib::Server::HandlerResponse::Handled;
+    }
     Reply reply;
     if (res.status == 404) {
       auto allowed = router_.allowed_methods(req.path);

@@ -103,10 +103,17 @@ TEST_CASE("with an admin token, job writes and /metrics need it; reads do not") 
   CHECK(retry.status == 404);
   CHECK(request(http, "GET", "/metrics", "", "", bearer(kToken)).status != 401);
 
+  // A refused request's body is consumed: the keep-alive connection goes on.
+  check_unauthorized(request(http, "POST", job + "/cancel", R"({"pad": "x"})"));
+  CHECK(request(http, "GET", "/healthz").status == 200);
+  check_unauthorized(request(http, "POST", job + "/retry", std::string(5000, ' ') + "{}"));
+  CHECK(request(http, "PUT", "/users/next%40example.com").status == 201);
+
   // Reads and user writes stay open.
   CHECK(request(http, "GET", job).status == 200);
   CHECK(request(http, "GET", "/jobs").status == 200);
   CHECK(request(http, "PUT", "/users/other%40example.com").status == 201);
+  CHECK(request(http, "GET", "/users/1").status == 200);
 }
 
 TEST_CASE("without an admin token, job writes are open") {
