@@ -37,6 +37,7 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   options.busy_timeout_ms = cfg.busy_timeout_ms;
   options.max_attempts = cfg.max_attempts;
   options.commit_mode = cfg.commit_mode;
+  options.max_page_count = cfg.max_db_pages;
   auto opened = db::Database::open(options);
   if (!opened) return opened.status();
   app->db_ = std::move(*opened);
@@ -56,6 +57,7 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   runner_options.backoff_base_ms = cfg.job_backoff_base_ms;
   runner_options.backoff_cap_ms = cfg.job_backoff_cap_ms;
   runner_options.shutdown_timeout_ms = cfg.shutdown_timeout_ms;
+  runner_options.test_delay_ms = cfg.test_job_delay_ms;
   app->runner_ = std::make_unique<jobs::Runner>(*app->db_, app->registry_, clock, runner_options);
   // The rescuer looks a few times per lease, so an expired lease is noticed
   // within about a third of a lease.

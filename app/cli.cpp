@@ -269,6 +269,47 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
       "Examples:\n"
       "  aftercommit stats --db data/aftercommit.db\n"
       "  aftercommit stats --json | jq .jobs");
+  serve_cmd
+      ->add_option("--read-timeout", cfg.read_timeout_ms,
+                   "ms a client may stay silent in the middle of a request before it is dropped")
+      ->envname("AFTERCOMMIT_READ_TIMEOUT")
+      ->check(CLI::Range(1, 3600000))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--idle-timeout", cfg.idle_timeout_ms,
+                   "ms an idle keep-alive connection is kept open")
+      ->envname("AFTERCOMMIT_IDLE_TIMEOUT")
+      ->check(CLI::Range(1, 3600000))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--max-header-bytes", cfg.max_header_bytes,
+                   "Largest total size of a request's header fields (431 above)")
+      ->envname("AFTERCOMMIT_MAX_HEADER_BYTES")
+      ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 20))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--max-headers", cfg.max_headers,
+                   "Most header fields in one request (431 above)")
+      ->envname("AFTERCOMMIT_MAX_HEADERS")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--max-connections", cfg.max_connections,
+                   "Connections held at once (served + waiting for a thread); more wait unaccepted")
+      ->envname("AFTERCOMMIT_MAX_CONNECTIONS")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--admin-token", cfg.admin_token,
+                   "Bearer token required by POST /jobs/{id}/retry|cancel and GET /metrics")
+      ->envname("AFTERCOMMIT_ADMIN_TOKEN");
+  // Test seams: hidden from --help (empty group), not part of the contract.
+  serve_cmd->add_option("--test-job-delay", cfg.test_job_delay_ms)
+      ->envname("AFTERCOMMIT_TEST_JOB_DELAY")
+      ->group("");
+  serve_cmd->add_option("--max-db-pages", cfg.max_db_pages)
+      ->envname("AFTERCOMMIT_MAX_DB_PAGES")
+      ->group("");
 
   try {
     cli.parse(argc, argv);

@@ -40,6 +40,15 @@ core::Status Config::validate() const {
   if (!webhook_urls.empty() && webhook_secret.empty())
     return core::Status::invalid("--webhook-secret: required with --webhook-url");
   if (webhook_timeout_ms < 1) return core::Status::invalid("--webhook-timeout: must be >= 1 ms");
+  if (read_timeout_ms < 1) return core::Status::invalid("--read-timeout: must be at least 1 ms");
+  if (idle_timeout_ms < 1) return core::Status::invalid("--idle-timeout: must be at least 1 ms");
+  if (max_header_bytes < 1024)
+    return core::Status::invalid("--max-header-bytes: must be at least 1024");
+  if (max_headers < 1) return core::Status::invalid("--max-headers: must be at least 1");
+  if (max_connections < http_threads)
+    return core::Status::invalid("--max-connections: must be at least --http-threads");
+  if (test_job_delay_ms < 0) return core::Status::invalid("--test-job-delay: must be >= 0");
+  if (max_db_pages < 0) return core::Status::invalid("--max-db-pages: must be >= 0");
   return core::Status::ok();
 }
 

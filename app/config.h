@@ -40,6 +40,23 @@ struct Config {
   // per line). Either way: one line per request and per job attempt, on stderr.
   core::log::Format log_format = core::log::Format::kText;
 
+  // --- limits against hostile or broken clients (docs/RELIABILITY.md) ---
+  // cpp-httplib 0.11 (a shared library) also fixes, at its compile time, 8 KiB
+  // per header line and per request line (431/414).
+  int read_timeout_ms = 10000;  // --read-timeout: a client silent this long mid-request is dropped
+  int idle_timeout_ms = 5000;   // --idle-timeout: an idle keep-alive connection is closed after it
+  std::size_t max_header_bytes = 32 * 1024;  // --max-header-bytes: all header fields (431 above)
+  int max_headers = 100;                     // --max-headers: header fields per request (431 above)
+  // --max-connections: connections accepted at once (served + waiting for an
+  // HTTP thread). Beyond it the server stops accepting; new connections wait
+  // in the kernel's listen backlog instead of costing memory and a descriptor.
+  int max_connections = 1024;
+
+  // --- security ---
+  // --admin-token (AFTERCOMMIT_ADMIN_TOKEN): when set, POST /jobs/{id}/retry|cancel
+  // and GET /metrics need "Authorization: Bearer <token>" (else 401). Never logged.
+  std::string admin_token;
+
   // --- jobs ---
   int workers = 0;                  // --workers: job handlers run at once (0 = number of cores)
   int shutdown_timeout_ms = 10000;  // --shutdown-timeout: how long running jobs may finish
@@ -70,6 +87,10 @@ struct Config {
   std::vector<std::string> webhook_urls;  // --webhook-url (repeatable): domain events go there
   std::string webhook_secret;             // --webhook-secret: HMAC key of the signature header
   int webhook_timeout_ms = 10000;         // --webhook-timeout: connect/send/receive, each
+
+  // --- test seams: hidden flags, not part of the contract ---
+  int test_job_delay_ms = 0;      // --test-job-delay: each job attempt sleeps this long first
+  std::int64_t max_db_pages = 0;  // --max-db-pages: PRAGMA max_page_count on the writer (0 = none)
 
   core::Status validate() const;
 };

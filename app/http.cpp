@@ -79,6 +79,37 @@ bool is_json_content_type(const std::string& ct) {
          media.compare(media.size() - 5, 5, "+json") == 0;
 }
 
+// Deepest array/object nesting accepted in a body. nlohmann's parser is
+// iterative, but destroying and dumping a json value recurse, so a 64 KiB body
+// of '[' would otherwise cost ~64k stack frames.
+constexpr int kMaxJsonDepth = 64;
+
+// True when brackets outside strings nest deeper than kMaxJsonDepth. A plain
+// scan: the parser that follows rejects whatever is not JSON anyway.
+bool nests_too_deep(const std::string& body) {
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (const char c : body) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 JsonBody parse_json_object(const httplib::Request& req) {
@@ -89,8 +120,12 @@ JsonBody parse_json_object(const httplib::Request& req) {
                         "send the body as application/json");
     return out;
   }
-  // Depth is bounded by the body size limit; nlohmann's parser is recursive, so
-  // the limit also bounds the stack it uses.
+  if (nests_too_deep(req.body)) {
+    out.error = problem(400, "malformed-json", "Malformed JSON",
+                        "the body nests arrays or objects deeper than " +
+                            std::to_string(kMaxJsonDepth) + " levels");
+    return out;
+  }
   out.value = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
   if (out.value.is_discarded()) {
     out.error = problem(400, "malformed-json", "Malformed JSON", "the body is not valid JSON");

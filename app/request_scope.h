@@ -6,7 +6,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+
+#include "app/http.h"
 
 namespace app {
 
@@ -15,6 +18,12 @@ struct RequestScope {
   int tx_attempts = 0;
   std::string request_id;
   std::string route;  // the matched pattern, for metrics ("" = unmatched)
+  // Set by the pre-routing hook when the request is refused (header limits,
+  // admin token). The refusal is sent by the router in place of the handler
+  // (or by the error hook for an unknown route), after cpp-httplib has read
+  // the body: answering from the pre-routing hook itself would leave the body
+  // on the connection, to be parsed as the next request.
+  std::optional<Reply> refusal;
 };
 
 RequestScope& request_scope();

@@ -31,6 +31,8 @@ void Router::get(const std::string& pattern, ReadHandler handler) {
   server_.Get(pattern, [h = std::move(handler), label = route_label("GET", pattern)](
                            const httplib::Request& req, httplib::Response& res) {
     request_scope().route = label;
+    // Refused by the server's pre-routing hook (app/request_scope.h).
+    if (const auto& refusal = request_scope().refusal) return send(res, *refusal);
     send(res, h(req));
   });
 }
@@ -51,6 +53,8 @@ void Router::add_write(const std::string& method, const std::string& pattern,
   auto fn = [this, h = std::move(handler), label = route_label(method, pattern)](
                 const httplib::Request& req, httplib::Response& res) {
     request_scope().route = label;  // for the log line and metrics
+    // Refused by the server's pre-routing hook (app/request_scope.h).
+    if (const auto& refusal = request_scope().refusal) return send(res, *refusal);
     if (write_layer_) {
       send(res, write_layer_(req, h, db_));
     } else {

@@ -39,7 +39,9 @@ Reply create_or_get(Context& ctx, WriteContext& w, const std::string& raw) {
 }  // namespace
 
 void register_user_routes(Router& router, Context& ctx) {
-  router.put(R"(/users/(.+))", [&ctx](const httplib::Request& req, WriteContext& w) {
+  // [\s\S], not ".": a decoded path may hold CR/LF, which must reach the
+  // email check (422), not fall through to 405.
+  router.put(R"(/users/([\s\S]+))", [&ctx](const httplib::Request& req, WriteContext& w) {
     return create_or_get(ctx, w, req.matches[1].str());
   });
   router.put(R"(/users)", [&ctx](const httplib::Request& req, WriteContext& w) {

@@ -1,10 +1,19 @@
 #include "app/server.h"
 
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
+#include <mutex>
 #include <random>
+#include <regex>
+#include <sstream>
+#include <thread>
 
 #include "app/idempotency.h"
 #include "app/metrics.h"
@@ -47,23 +56,137 @@ std::string join(const std::vector<std::string>& items) {
   return out;
 }
 
+// The path as logged: a segment that holds an email address (PUT
+// /users/{email}) becomes "{email}", and control characters become '?', so a
+// log line carries no personal data and cannot be split by a hostile path.
+std::string loggable_path(const std::string& path) {
+  std::string out;
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    const auto slash = path.find('/', start);
+    const auto end = slash == std::string::npos ? path.size() : slash;
+    const std::string segment = path.substr(start, end - start);
+    out += segment.find('@') != std::string::npos ? "{email}" : segment;
+    if (slash == std::string::npos) break;
+    out += '/';
+    start = slash + 1;
+  }
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return out;
+}
+
 // One line per request (app/metrics.cpp writes it): request id, method, route
-// template, path, status, µs, transaction attempts. The query string and
-// body are left out: they may carry personal data or tokens.
+// template, path (emails masked), status, µs, transaction attempts. The query
+// string, headers (Authorization) and body are left out: they may carry
+// personal data or secrets. A request cpp-httplib refused before routing
+// (bad request line, header limits) never passed the pre-routing hook: it is
+// logged with "-" for its id and a zero duration. The scope is cleared after
+// each line, so a refused request never shows the previous request's id.
 void log_request(const httplib::Request& req, const httplib::Response& res) {
   RequestScope& scope = request_scope();
-  // cpp-httplib answers a few malformed requests (414, a bad request line)
-  // without running the pre-routing hook; the scope then still holds the
-  // previous request's values.
-  if (scope.start_us == 0) {
-    scope.request_id = next_request_id();
-    scope.route.clear();
-    scope.tx_attempts = 0;
-    scope.start_us = core::monotonic_us();
+  const bool routed = scope.start_us != 0;
+  record_request(routed ? scope.request_id : "-", req.method.empty() ? "-" : req.method,
+                 scope.route, loggable_path(req.path), res.status,
+                 routed ? core::monotonic_us() - scope.start_us : 0, scope.tx_attempts);
+  scope = RequestScope{};
+}
+
+// The HTTP thread pool, bounded: `threads` serve connections, at most
+// `max_waiting` more wait for a thread. When both are taken, enqueue() blocks
+// the accept loop, so further clients wait unaccepted in the kernel's listen
+// backlog rather than piling up descriptors and memory here. (cpp-httplib's
+// own ThreadPool queues without bound.)
+class BoundedPool : public httplib::TaskQueue {
+ public:
+  BoundedPool(int threads, std::size_t max_waiting) : max_waiting_(max_waiting) {
+    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
   }
-  record_request(scope.request_id, req.method, scope.route, req.path, res.status,
-                 core::monotonic_us() - scope.start_us, scope.tx_attempts);
-  scope.start_us = 0;
+  ~BoundedPool() override { shutdown(); }
+  BoundedPool(const BoundedPool&) = delete;
+  BoundedPool& operator=(const BoundedPool&) = delete;
+
+  void enqueue(std::function<void()> fn) override {
+    std::unique_lock lock(mu_);
+    room_.wait(lock, [&] { return queue_.size() < max_waiting_ || shutdown_; });
+    if (shutdown_) {
+      // Not expected (the accept loop stops before shutdown), but the task
+      // owns a socket: serve it here rather than leak it.
+      lock.unlock();
+      fn();
+      return;
+    }
+    queue_.push_back(std::move(fn));
+    ready_.notify_one();
+  }
+
+  void shutdown() override {
+    {
+      std::lock_guard lock(mu_);
+      shutdown_ = true;
+    }
+    ready_.notify_all();
+    room_.notify_all();
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+
+ private:
+  void work() {
+    for (;;) {
+      std::function<void()> fn;
+      {
+        std::unique_lock lock(mu_);
+        ready_.wait(lock, [&] { return !queue_.empty() || shutdown_; });
+        if (queue_.empty()) return;  // shut down and drained
+        fn = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      room_.notify_one();
+      fn();
+    }
+  }
+
+  const std::size_t max_waiting_;
+  std::mutex mu_;
+  std::condition_variable ready_;            // a task was queued, or shutdown
+  std::condition_variable room_;             // a task left the queue, or shutdown
+  std::deque<std::function<void()>> queue_;  // guarded by mu_
+  bool shutdown_ = false;                    // guarded by mu_
+  std::vector<std::thread> threads_;
+};
+
+// Constant-time token check: both sides are hashed first, so neither the
+// content nor the length of the configured token leaks through timing.
+bool token_matches(const std::string& given, const std::string& expected) {
+  unsigned char a[SHA256_DIGEST_LENGTH];
+  unsigned char b[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(given.data()), given.size(), a);
+  SHA256(reinterpret_cast<const unsigned char*>(expected.data()), expected.size(), b);
+  return CRYPTO_memcmp(a, b, sizeof a) == 0;
+}
+
+// Routes the admin token guards (API.md, Operations): every write under
+// /jobs/ and /metrics.
+bool needs_admin(const httplib::Request& req) {
+  if (req.path == "/metrics") return true;
+  return req.method != "GET" && req.method != "HEAD" && req.path.rfind("/jobs/", 0) == 0;
+}
+
+// A header-limit refusal, or nullopt when the request's headers are within
+// the configured count and total size.
+std::optional<Reply> header_limits(const httplib::Request& req, const Config& config) {
+  std::size_t bytes = 0;
+  for (const auto& [name, value] : req.headers) bytes += name.size() + value.size() + 4;
+  if (req.headers.size() > static_cast<std::size_t>(config.max_headers) ||
+      bytes > config.max_header_bytes) {
+    return problem(431, "request-header-fields-too-large", "Request header fields too large",
+                   "at most " + std::to_string(config.max_headers) + " header fields and " +
+                       std::to_string(config.max_header_bytes) + " bytes of headers");
+  }
+  return std::nullopt;
 }
 
 // Connections the kernel queues before accept(); SOMAXCONN caps it.
@@ -90,17 +213,22 @@ Server::~Server() {
 
 void Server::install_hooks() {
   const int threads = config_.http_threads;
-  http_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  const auto waiting = static_cast<std::size_t>(std::max(1, config_.max_connections - threads));
+  http_.new_task_queue = [threads, waiting] { return new BoundedPool(threads, waiting); };
   // cpp-httplib 0.11 stalls ~40 ms per keep-alive response without it (Nagle
   // + delayed ACK).
   http_.set_tcp_nodelay(true);
   http_.set_keep_alive_max_count(10000);
-  http_.set_keep_alive_timeout(5);
-  http_.set_read_timeout(10, 0);
-  http_.set_write_timeout(10, 0);
+  // Timeouts bound what a silent client costs: each recv waits at most the
+  // read timeout, an idle keep-alive connection is closed after the idle
+  // timeout (cpp-httplib counts it in whole seconds, at least 1).
+  const auto ms = [](int v) { return std::pair<time_t, time_t>{v / 1000, (v % 1000) * 1000}; };
+  http_.set_keep_alive_timeout(std::max<time_t>(1, (config_.idle_timeout_ms + 999) / 1000));
+  http_.set_read_timeout(ms(config_.read_timeout_ms).first, ms(config_.read_timeout_ms).second);
+  http_.set_write_timeout(ms(config_.read_timeout_ms).first, ms(config_.read_timeout_ms).second);
   http_.set_payload_max_length(config_.max_body_bytes);
 
-  http_.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+  http_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     // RFC 9112 6.3: a request with neither Content-Length nor Transfer-Encoding
     // has an empty body. cpp-httplib 0.11 instead reads such a PUT/POST/DELETE
     // until the client closes (a bare `curl -X PUT` hangs for the read
@@ -116,6 +244,24 @@ void Server::install_hooks() {
     const std::string incoming = req.get_header_value("X-Request-Id");
     scope.request_id = acceptable_request_id(incoming) ? incoming : next_request_id();
     res.set_header("X-Request-Id", scope.request_id);
+    scope.refusal.reset();
+    if (auto refused = header_limits(req, config_)) {
+      scope.refusal = std::move(refused);
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    // The admin token, checked once here for every route it guards. The
+    // Authorization header is never logged.
+    if (!config_.admin_token.empty() && needs_admin(req)) {
+      const std::string auth = req.get_header_value("Authorization");
+      const std::string prefix = "Bearer ";
+      const bool ok = auth.size() > prefix.size() && auth.compare(0, prefix.size(), prefix) == 0 &&
+                      token_matches(auth.substr(prefix.size()), config_.admin_token);
+      if (!ok) {
+        scope.refusal = problem(401, "unauthorized", "Unauthorized",
+                                "this route needs Authorization: Bearer <admin token>")
+                            .header("WWW-Authenticate", "Bearer realm=\"aftercommit\"");
+      }
+    }
     return httplib::Server::HandlerResponse::Unhandled;
   });
 
@@ -125,6 +271,10 @@ void Server::install_hooks() {
   http_.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
                                                                       httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    if (res.status == 404 && request_scope().refusal) {  // refused, and no such route
+      send(res, *request_scope().refusal);
+      return httplib::Server::HandlerResponse::Handled;
+    }
     Reply reply;
     if (res.status == 404) {
       auto allowed = router_.allowed_methods(req.path);
@@ -165,7 +315,7 @@ void Server::install_hooks() {
         }
         core::log::error("exception", {{"request_id", request_scope().request_id},
                                        {"method", req.method},
-                                       {"path", req.path},
+                                       {"path", loggable_path(req.path)},
                                        {"error", what}});
         send(res, problem(500, "internal", "Internal error",
                           "the server failed to process the request; it was logged"));

@@ -1,8 +1,11 @@
 // app::Server: the HTTP server and the hooks every request goes through.
 //
-// The hooks live here once: request ids, the body limit (413), unknown routes
-// (404) and wrong methods (405 + Allow), exceptions (a logged 500 problem,
-// never a crash), and one log line per request on stderr.
+// The hooks live here once: request ids, the body limit (413), header limits
+// (431), the admin token (401), unknown routes (404) and wrong methods (405 +
+// Allow), exceptions (a logged 500 problem, never a crash), and one log line
+// per request on stderr (no query, headers, body or email). Connections are
+// served by a bounded pool (--http-threads, --max-connections) with read and
+// idle timeouts; docs/RELIABILITY.md lists every limit.
 #pragma once
 
 #include <httplib.h>

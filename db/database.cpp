@@ -106,6 +106,9 @@ core::Result<std::unique_ptr<Conn>> Database::open_conn(bool read_only) {
                                                           : "PRAGMA synchronous = NORMAL");
     conn->exec("PRAGMA temp_store = MEMORY");
     if (read_only) conn->exec("PRAGMA query_only = ON");
+    if (!read_only && options_.max_page_count > 0) {
+      conn->exec("PRAGMA max_page_count = " + std::to_string(options_.max_page_count));
+    }
     return core::Status::ok();
   });
   if (!st) return st;
@@ -125,6 +128,16 @@ core::Result<std::unique_ptr<Database>> Database::open(const Options& options) {
   }
   db->writer_ = std::move(*writer);
 
+  // Before anything that writes (the switch to WAL rewrites the header):
+  // a file from a newer binary is refused untouched.
+  auto version = db->schema_version();
+  if (!version) return version.status();
+  if (*version > latest_schema_version()) {
+    return core::Status::invalid("database " + options.path + " is at schema version " +
+                                 std::to_string(*version) + ", newer than this binary's " +
+                                 std::to_string(latest_schema_version()) +
+                                 "; refusing to touch it");
+  }
   core::Status st = guarded([&] {
     SQLite::Statement mode(db->writer_->sqlite(), "PRAGMA journal_mode = WAL");
     if (!mode.executeStep() || mode.getColumn(0).getString() != "wal") {
@@ -142,14 +155,6 @@ core::Result<std::unique_ptr<Database>> Database::open(const Options& options) {
     db->writer_thread_ = std::thread([raw] { raw->writer_loop(); });
   }
 
-  auto version = db->schema_version();
-  if (!version) return version.status();
-  if (*version > latest_schema_version()) {
-    return core::Status::invalid("database " + options.path + " is at schema version " +
-                                 std::to_string(*version) + ", newer than this binary's " +
-                                 std::to_string(latest_schema_version()) +
-                                 "; refusing to touch it");
-  }
   const int target = options.migrate_to < 0 ? latest_schema_version() : options.migrate_to;
   if (*version < target) {
     const int from = *version;

@@ -77,6 +77,9 @@ struct Options {
   CommitMode commit_mode = CommitMode::kGroup;
   // Group mode: at most this many phases share one transaction.
   int max_batch = 256;
+  // Test seam: PRAGMA max_page_count on the writer connection (0 = SQLite's
+  // default), so tests can fill the "disk" and see SQLITE_FULL.
+  std::int64_t max_page_count = 0;
   // When false, open() refuses to create a missing file (CLI tools on an existing db).
   bool create = true;
   // Schema version to migrate to; -1 = latest. A seam for tests that need a

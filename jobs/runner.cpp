@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <limits>
 #include <random>
+#include <thread>
 
 #include "db/jobs.h"
 
@@ -282,6 +283,9 @@ void Runner::release(const std::vector<Claimed>& unstarted) {
 
 void Runner::run_job(const db::JobRow& row, core::Millis claimed_at) {
   const std::int64_t started_us = core::monotonic_us();
+  if (options_.test_delay_ms > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(options_.test_delay_ms));
+  }
   Job job{row.id, row.kind, row.attempt, row.max_attempts, {}, row.created_at};
   core::Status st = core::Status::ok();
   const Handler* handler = registry_.find(row.kind);

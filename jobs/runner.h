@@ -59,6 +59,10 @@ struct RunnerOptions {
   // stop() waits this long for running handlers, then leaves them to be
   // rescued (after restart, or by another runner once their lease expires).
   core::Millis shutdown_timeout_ms = 10000;
+
+  // Test seam (--test-job-delay): each attempt sleeps this long after its
+  // claim, so a crash test can catch jobs running. 0 in production.
+  core::Millis test_delay_ms = 0;
 };
 
 // Observes each attempt (metrics, logs). Called on the thread that ran the
