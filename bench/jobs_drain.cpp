@@ -3,6 +3,7 @@
 // Stages --jobs no-op jobs (in transactions of 1,000), then starts the real
 // jobs::Runner and times until every job is completed. Prints
 // {"jobs", "seconds", "per_second"}.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -53,7 +54,9 @@ int main(int argc, char** argv) {
 
   jobs::Registry registry;
   registry.add("noop", jobs::Handler{nullptr, nullptr});
-  jobs::Runner runner(db, registry, clock, jobs::RunnerOptions{});
+  jobs::RunnerOptions options_runner;  // as `serve` sets them: one worker per core
+  options_runner.workers = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  jobs::Runner runner(db, registry, clock, options_runner);
   const auto start = std::chrono::steady_clock::now();
   runner.start();
   for (;;) {

@@ -38,7 +38,7 @@ class Server:
     def __init__(self, binary, db, extra):
         self.proc = subprocess.Popen(
             [binary, "serve", "--port", "0", "--db", db, "--synchronous", "full",
-             "--http-threads", "96"] + extra,
+             "--http-threads", "96", "--fake-gateway"] + extra,
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline().strip()
         m = re.match(r"listening on (http://\S+)", line)
@@ -46,7 +46,8 @@ class Server:
             self.proc.kill()
             raise RuntimeError("server did not start: %r" % line)
         self.url = m.group(1)
-        self.extra_lines = []
+        self.gateway = self.proc.stdout.readline().strip()  # "fake gateway on http://..."
+
 
     def peak_rss_kib(self):
         with open("/proc/%d/status" % self.proc.pid) as f:

@@ -24,6 +24,10 @@ constexpr char kRollback[] = "ROLLBACK";
 constexpr char kSavepoint[] = "SAVEPOINT phase";
 constexpr char kReleaseSavepoint[] = "RELEASE phase";
 constexpr char kRollbackToSavepoint[] = "ROLLBACK TO phase";
+// Tx::nested: a savepoint inside the phase's transaction (or savepoint).
+constexpr char kNestedSavepoint[] = "SAVEPOINT nested";
+constexpr char kReleaseNested[] = "RELEASE nested";
+constexpr char kRollbackToNested[] = "ROLLBACK TO nested";
 constexpr char kUserVersion[] = "PRAGMA user_version";
 constexpr char kPing[] = "SELECT 1";
 
@@ -165,6 +169,20 @@ core::Result<std::unique_ptr<Database>> Database::open(const Options& options) {
     if (!st) return core::Status(st.code(), "migrating " + options.path + ": " + st.message());
   }
   return db;
+}
+
+core::Status Tx::nested(const std::function<core::Status()>& fn) {
+  conn_.query(kNestedSavepoint)->exec();
+  core::Status st = guarded(fn);
+  if (st) {
+    conn_.query(kReleaseNested)->exec();
+    return st;
+  }
+  // If SQLite already rolled back the whole transaction these throw, and the
+  // enclosing write() fails as a whole: nothing is half-written either way.
+  conn_.query(kRollbackToNested)->exec();
+  conn_.query(kReleaseNested)->exec();
+  return st;
 }
 
 // Everything a caller hands the writer thread, and what it gets back.

@@ -97,6 +97,13 @@ class Tx {
   Conn& conn() noexcept { return conn_; }
   // Runs after a successful COMMIT (never after rollback), in registration order.
   void after_commit(std::function<void()> fn) { after_commit_.push_back(std::move(fn)); }
+  // Runs `fn` inside a nested SAVEPOINT of this transaction: when fn returns
+  // non-ok (or throws; translated as in write()), everything it wrote is
+  // rolled back and the rest of the transaction goes on. Lets one
+  // transaction carry many independent units (the runner completes a batch
+  // of jobs this way: one job's failure does not undo the others).
+  [[nodiscard]] core::Status nested(const std::function<core::Status()>& fn);
+
   // Set by db::stage_job; the database's commit listener is told after COMMIT.
   void note_job_staged() noexcept { jobs_staged_ = true; }
   bool jobs_staged() const noexcept { return jobs_staged_; }

@@ -169,23 +169,106 @@ void Runner::produce() {
 
 void Runner::work() {
   for (;;) {
-    Claimed c;
+    std::vector<Claimed> batch;
     {
       std::unique_lock lock(mu_);
       work_cv_.wait(lock, [&] { return workers_exit_ || !queue_.empty(); });
       if (queue_.empty()) return;
-      c = std::move(queue_.front());
+      batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
+      // Apply-only jobs travel together: one transaction completes them all.
+      if (apply_only(batch.front().row.kind)) {
+        while (!queue_.empty() && static_cast<int>(batch.size()) < options_.complete_batch &&
+               apply_only(queue_.front().row.kind)) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
     }
-    run_job(c.row, c.claimed_at);
+    if (batch.size() > 1) {
+      run_apply_batch(batch);
+    } else {
+      run_job(batch.front().row, batch.front().claimed_at);
+    }
     {
       std::lock_guard lock(mu_);
-      --busy_;
+      busy_ -= static_cast<int>(batch.size());
       // A finished job may unblock the next of its serial key: look again.
       woken_ = true;
     }
     produce_cv_.notify_one();
     idle_cv_.notify_all();
+  }
+}
+
+bool Runner::apply_only(const std::string& kind) const {
+  const Handler* handler = registry_.find(kind);
+  return handler != nullptr && !handler->perform;
+}
+
+void Runner::run_apply_batch(const std::vector<Claimed>& batch) {
+  const std::int64_t started_us = core::monotonic_us();
+  if (options_.test_delay_ms > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(options_.test_delay_ms));
+  }
+  struct Outcome {
+    Job job;
+    core::Status status;
+  };
+  std::vector<Outcome> outcomes;
+  core::Status st = db_.write([&](db::Tx& tx) {
+    outcomes.clear();  // the phase may run again (group commit re-runs innocent phases)
+    const core::Millis now = clock_.now_ms();
+    for (const Claimed& c : batch) {
+      const db::JobRow& row = c.row;
+      Outcome o{Job{row.id, row.kind, row.attempt, row.max_attempts, {}, row.created_at},
+                core::Status::ok()};
+      const Handler* handler = registry_.find(row.kind);
+      o.job.args = nlohmann::json::parse(row.args_json, nullptr, /*allow_exceptions=*/false);
+      bool claim_lost = false;
+      if (o.job.args.is_discarded()) {
+        o.status = do_not_retry("args are not valid JSON");
+      } else {
+        o.status = tx.nested([&] {
+          if (handler->apply) {
+            core::Status applied = core::Status::ok();
+            try {
+              applied = handler->apply(o.job, tx, now);
+            } catch (const nlohmann::json::exception& e) {
+              applied = do_not_retry(std::string("bad args: ") + e.what());
+            }
+            if (!applied) return applied;
+          }
+          if (!db::complete_job(tx, row.id, row.attempt, now)) {
+            claim_lost = true;  // timed out or rescued meanwhile: undo the effect
+            return core::Status::conflict("claim of attempt " + std::to_string(row.attempt) +
+                                          " was lost");
+          }
+          return core::Status::ok();
+        });
+      }
+      if (!o.status && !claim_lost) {
+        const bool discard = !is_retryable(o.status) || row.attempt >= row.max_attempts;
+        db::fail_job(tx, row.id, row.attempt, o.status.message(), now,
+                     now + backoff_.jittered_delay_ms(row.attempt), discard);
+      }
+      outcomes.push_back(std::move(o));
+    }
+    return core::Status::ok();
+  });
+  if (!st) {
+    // The batch's transaction failed as a whole (busy, disk full ...): give
+    // each job its own attempt, which records its own failure if it fails.
+    for (const Claimed& c : batch) run_job(c.row, c.claimed_at);
+    return;
+  }
+  if (observer_) {
+    const std::int64_t duration_us = core::monotonic_us() - started_us;
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
+      const Outcome& o = outcomes[i];
+      observer_(AttemptEvent{&o.job, o.status.is_ok(), o.status.message(),
+                             batch[i].claimed_at - batch[i].row.created_at, duration_us});
+    }
   }
 }
 
@@ -259,14 +342,30 @@ core::Result<int> Runner::run_once() {
   auto claimed = claim(options_.batch, now);
   if (!claimed) return claimed.status();
   std::vector<Claimed> unstarted;
+  std::vector<Claimed> together;  // consecutive apply-only jobs, completed in one transaction
+  auto flush = [&] {
+    if (together.size() > 1) {
+      run_apply_batch(together);
+    } else if (together.size() == 1) {
+      run_job(together.front().row, together.front().claimed_at);
+    }
+    together.clear();
+  };
   for (const auto& row : *claimed) {
     if (stopping()) {
       // On shutdown, give the rest of the batch back.
       unstarted.push_back(Claimed{row, now});
       continue;
     }
+    if (apply_only(row.kind)) {
+      together.push_back(Claimed{row, now});
+      if (static_cast<int>(together.size()) >= options_.complete_batch) flush();
+      continue;
+    }
+    flush();
     run_job(row, now);
   }
+  flush();
   release(unstarted);
   return static_cast<int>(claimed->size() - unstarted.size());
 }

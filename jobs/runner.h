@@ -23,6 +23,15 @@
 // interrupted: a timed-out one keeps its worker until it returns, and what it
 // returns is ignored.
 //
+// Batched completion: a job whose handler has no `perform` (its whole effect
+// is an `apply` in this database) needs no work outside a transaction, so a
+// worker takes every such job waiting in the queue (up to complete_batch)
+// and completes them in ONE transaction, each job's apply + complete inside
+// its own nested savepoint (db::Tx::nested). A job that fails rolls back
+// only its savepoint and has its failure recorded in the same transaction;
+// the others complete. One commit (one fsync) then serves the whole batch.
+// If that transaction fails as a whole, each job is run again on its own.
+//
 // Threads: start() launches the producer, `workers` worker threads and the
 // heartbeat thread. run_once() and heartbeat_once() run one pass on the
 // calling thread; tests call them directly on a runner that was not
@@ -50,7 +59,10 @@ namespace jobs {
 
 struct RunnerOptions {
   // Jobs claimed per UPDATE ... RETURNING, when fewer than `workers` wait.
-  int batch = 16;
+  int batch = 256;
+  // Apply-only jobs (no `perform`) a worker completes in one transaction,
+  // each in its own nested savepoint.
+  int complete_batch = 256;
   int workers = 1;                // threads running handlers after start()
   core::Millis lease_ms = 30000;  // a claim's lease; heartbeats renew it every lease/3
   core::Millis poll_interval_ms = 1000;
@@ -135,6 +147,8 @@ class Runner {
   void work();
   void beat();
   void run_job(const db::JobRow& row, core::Millis claimed_at);
+  bool apply_only(const std::string& kind) const;
+  void run_apply_batch(const std::vector<Claimed>& batch);
   void release(const std::vector<Claimed>& unstarted);
 
   db::Database& db_;

@@ -1,6 +1,6 @@
 // The command line: --version, --help with examples, `migrate`, `jobs
 // list|retry|cancel` and `stats` on a database file, AFTERCOMMIT_* variables,
-// and the flag table in docs/readme-operations.md.
+// and the flag table in README.md.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -173,8 +173,8 @@ TEST_CASE("stats reads AFTERCOMMIT_DB and prints counts as text or JSON") {
   CHECK(j["schema_version"].get<int>() >= 1);
 }
 
-TEST_CASE("docs/readme-operations.md lists every flag of serve with its environment variable") {
-  std::ifstream f(std::string(AFTERCOMMIT_SOURCE_DIR) + "/docs/readme-operations.md");
+TEST_CASE("README.md lists every flag of serve with its environment variable") {
+  std::ifstream f(std::string(AFTERCOMMIT_SOURCE_DIR) + "/README.md");
   std::stringstream ss;
   ss << f.rdbuf();
   const std::string docs = ss.str();

@@ -1,0 +1,139 @@
+// Batched completion: apply-only jobs claimed together complete in one
+// transaction, each inside its own nested savepoint, so a job that fails (by
+// returning an error or by breaking a constraint) rolls back only itself and
+// has its failure recorded, while the others complete.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include "db/database.h"
+#include "db/jobs.h"
+#include "db/mailbox.h"
+#include "db/users.h"
+#include "jobs/handler.h"
+#include "jobs/runner.h"
+#include "tests/support/harness.h"
+
+namespace {
+
+struct Fixture {
+  testing::TempDir dir;
+  core::ManualClock clock{1'700'000'000'000};
+  std::unique_ptr<db::Database> db;
+  jobs::Registry registry;
+
+  Fixture() {
+    db::Options o;
+    o.path = dir.file("batch.db");
+    db = std::move(db::Database::open(o).value());
+    // Delivers one message, then completes.
+    registry.add(
+        "deliver",
+        jobs::Handler{
+            nullptr, [](const jobs::Job& job, db::Tx& tx, core::Millis now) {
+              db::deliver_message(tx, {"email", "batch@example.com", "hi", "", job.id}, now);
+              return core::Status::ok();
+            }});
+    // Writes, then refuses: its write must be rolled back.
+    registry.add(
+        "refuse",
+        jobs::Handler{
+            nullptr, [](const jobs::Job& job, db::Tx& tx, core::Millis now) {
+              db::deliver_message(tx, {"email", "refused@example.com", "no", "", job.id}, now);
+              return core::Status::unavailable("downstream said no");
+            }});
+    // Breaks a foreign key (no user 999999): SQLite throws inside the apply.
+    registry.add("violate",
+                 jobs::Handler{nullptr, [](const jobs::Job&, db::Tx& tx, core::Millis now) {
+                                 db::insert_user_action(tx, 999999, "created", now);
+                                 return core::Status::ok();
+                               }});
+  }
+
+  void stage(const std::string& kind) {
+    REQUIRE(db->write([&](db::Tx& tx) {
+                db::NewJob job;
+                job.kind = kind;
+                (void)db::stage_job(tx, job, clock.now_ms());
+                return core::Status::ok();
+              }).is_ok());
+  }
+
+  std::vector<db::JobRow> jobs_in(const std::string& state) {
+    std::vector<db::JobRow> out;
+    db::JobFilter f;
+    f.state = state;
+    f.limit = 1000;
+    REQUIRE(db->read([&](db::Conn& c) {
+                out = db::list_jobs(c, f);
+                return core::Status::ok();
+              }).is_ok());
+    return out;
+  }
+
+  std::size_t messages_to(const std::string& to) {
+    std::size_t n = 0;
+    REQUIRE(db->read([&](db::Conn& c) {
+                n = db::list_messages(c, to).size();
+                return core::Status::ok();
+              }).is_ok());
+    return n;
+  }
+};
+
+}  // namespace
+
+TEST_CASE_FIXTURE(Fixture, "completes a claimed batch of apply-only jobs in one transaction") {
+  for (int i = 0; i < 20; ++i) stage("deliver");
+  jobs::RunnerOptions options;
+  options.batch = 64;
+  jobs::Runner runner(*db, registry, clock, options);
+  const auto writes_before = db->counters().write_tx.load();
+  CHECK(runner.run_once().value() == 20);
+  // One claim, one completion: not one transaction per job.
+  CHECK(db->counters().write_tx.load() - writes_before == 2);
+  CHECK(jobs_in("completed").size() == 20);
+  CHECK(messages_to("batch@example.com") == 20);
+}
+
+TEST_CASE_FIXTURE(Fixture, "a failing job in a batch rolls back only itself and records why") {
+  for (const char* kind : {"deliver", "refuse", "deliver", "violate", "deliver"}) stage(kind);
+  jobs::Runner runner(*db, registry, clock, jobs::RunnerOptions{});
+  CHECK(runner.run_once().value() == 5);
+
+  CHECK(jobs_in("completed").size() == 3);
+  CHECK(messages_to("batch@example.com") == 3);
+  CHECK(messages_to("refused@example.com") == 0);  // its write was undone
+  auto retryable = jobs_in("retryable");
+  REQUIRE(retryable.size() == 2);
+  for (const auto& j : retryable) {
+    CAPTURE(j.kind);
+    CHECK(j.attempt == 1);
+    auto errors = nlohmann::json::parse(j.errors_json);
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0]["attempt"] == 1);
+    CHECK_FALSE(errors[0]["message"].get<std::string>().empty());
+    CHECK(j.run_at > clock.now_ms());  // backoff
+  }
+}
+
+TEST_CASE_FIXTURE(Fixture, "jobs rescued after their lease are claimed again and complete once") {
+  stage("deliver");
+  stage("deliver");
+  jobs::RunnerOptions options;
+  options.lease_ms = 1000;
+  jobs::Runner runner(*db, registry, clock, options);
+  // A runner that died after claiming both: its claims expire and are rescued.
+  std::vector<db::JobRow> claimed;
+  REQUIRE(db->write([&](db::Tx& tx) {
+              claimed = db::claim_jobs(tx, 10, clock.now_ms(), clock.now_ms() + 1000);
+              return core::Status::ok();
+            }).is_ok());
+  REQUIRE(claimed.size() == 2);
+  clock.advance(5000);
+  CHECK(runner.rescue(/*all_running=*/false).value() == 2);
+  // Both are retryable again; a fresh pass claims attempt 2 and completes them.
+  CHECK(runner.run_once().value() == 2);
+  CHECK(jobs_in("completed").size() == 2);
+  CHECK(messages_to("batch@example.com") == 2);
+  for (const auto& j : jobs_in("completed")) CHECK(j.attempt == 2);
+}
