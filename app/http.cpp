@@ -2,6 +2,9 @@
 
 #include <charconv>
 
+#include "app/request_scope.h"
+#include "core/log.h"
+
 namespace app {
 
 Reply json_reply(int status, const nlohmann::json& body) {
@@ -51,8 +54,11 @@ Reply problem_for(const core::Status& status) {
     case core::Code::kInternal:
       break;
   }
-  // The message of an internal error can carry storage details: log it, but
-  // answer with a generic detail.
+  // The message of an internal error can carry storage details: log it here,
+  // once per reply, with the request id the client got in X-Request-Id (empty
+  // off a request thread), but answer with a generic detail.
+  core::log::error("internal_error",
+                   {{"request_id", request_scope().request_id}, {"message", status.message()}});
   return problem(500, "internal", "Internal error",
                  "the server failed to process the request; it was logged");
 }

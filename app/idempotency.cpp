@@ -7,6 +7,12 @@
 #include "app/request_scope.h"
 
 namespace app {
+namespace {
+
+constexpr char kKeyMismatch[] = "idempotency-key-mismatch";
+constexpr char kKeyInUse[] = "idempotency-key-in-use";
+
+}  // namespace
 
 std::string sha256_hex(const std::string& data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -74,13 +80,11 @@ Reply replay(const db::StoredResponse& stored) {
     }
   }
   r.header("Idempotent-Replayed", "true");
-  idempotency_counters().replays.fetch_add(1, std::memory_order_relaxed);
   return r;
 }
 
 Reply idempotency_key_in_use() {
-  idempotency_counters().in_use.fetch_add(1, std::memory_order_relaxed);
-  return problem(409, "idempotency-key-in-use", "Idempotency key in use",
+  return problem(409, kKeyInUse, "Idempotency key in use",
                  "a request with this Idempotency-Key is still being processed; retry later "
                  "with the same key")
       .header("Retry-After", "1");
@@ -89,8 +93,7 @@ Reply idempotency_key_in_use() {
 std::optional<Reply> answer_existing(const db::IdempotencyKeyRow& row, const KeyRef& ref,
                                      core::Millis now, core::Millis lock_timeout_ms) {
   if (row.fingerprint != ref.fingerprint) {
-    idempotency_counters().mismatches.fetch_add(1, std::memory_order_relaxed);
-    return problem(422, "idempotency-key-mismatch", "Idempotency key mismatch",
+    return problem(422, kKeyMismatch, "Idempotency key mismatch",
                    "this Idempotency-Key was used with another request (method " + row.method +
                        " " + row.path +
                        " or a different query or body); use a new key for a new request");
@@ -144,9 +147,36 @@ const KeyRef* idempotency_key_of(const WriteContext& w) {
   return keyed ? &keyed->key() : nullptr;
 }
 
-IdempotencyCounters& idempotency_counters() {
-  static IdempotencyCounters counters;
-  return counters;
+core::metrics::Counter& idempotency_conflicts(std::string_view outcome) {
+  return core::metrics::global()
+      .counter_family("aftercommit_idempotency_conflicts_total",
+                      "Keyed writes refused by their Idempotency-Key record, by outcome: "
+                      "mismatch (422, another request used the key), in_use (409, still "
+                      "being processed).",
+                      {"outcome"})
+      .with({std::string(outcome)});
+}
+
+void count_key_answer(const Reply& reply) {
+  for (const auto& [name, value] : reply.headers) {
+    if (name == "Idempotent-Replayed") {
+      static core::metrics::Counter& replays = core::metrics::idempotent_replays();
+      replays.inc();
+      return;
+    }
+  }
+  if ((reply.status != 409 && reply.status != 422) || reply.content_type != kProblemType) return;
+  // Only refusals reach here, so parsing the small problem body is cheap.
+  const auto body = nlohmann::json::parse(reply.body, nullptr, false);
+  if (!body.is_object()) return;
+  const std::string type = body.value("type", "");
+  if (type == std::string("/problems/") + kKeyMismatch) {
+    static core::metrics::Counter& mismatches = idempotency_conflicts("mismatch");
+    mismatches.inc();
+  } else if (type == std::string("/problems/") + kKeyInUse) {
+    static core::metrics::Counter& in_use = idempotency_conflicts("in_use");
+    in_use.inc();
+  }
 }
 
 Router::WriteLayer make_idempotency_layer(const core::Clock& clock, core::Millis lock_timeout_ms) {
@@ -172,9 +202,14 @@ Router::WriteLayer make_idempotency_layer(const core::Clock& clock, core::Millis
       return core::Status::ok();
     });
     if (!st) return problem_for(st);
-    if (early) return *early;
+    if (early) {
+      count_key_answer(*early);
+      return *early;
+    }
     IdempotentWriteContext keyed(db, req, std::move(ref), clock, lock_timeout_ms);
-    return handler(req, keyed);
+    Reply reply = handler(req, keyed);
+    count_key_answer(reply);  // a replay or refusal found inside the transaction
+    return reply;
   };
 }
 

@@ -29,14 +29,15 @@
 // Without the header, the handler gets a plain WriteContext.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "app/http.h"
 #include "app/router.h"
 #include "core/clock.h"
+#include "core/metrics.h"
 #include "db/idempotency.h"
 
 namespace app {
@@ -88,13 +89,14 @@ class IdempotentWriteContext final : public WriteContext {
 // The key of a request, when it sent one (null for a plain WriteContext).
 const KeyRef* idempotency_key_of(const WriteContext& w);
 
-// Counters for /metrics. Monotonic.
-struct IdempotencyCounters {
-  std::atomic<std::uint64_t> replays = 0;
-  std::atomic<std::uint64_t> mismatches = 0;
-  std::atomic<std::uint64_t> in_use = 0;
-};
-IdempotencyCounters& idempotency_counters();
+// Metrics (one source: the core::metrics registry). The layer counts each
+// keyed request once, from the reply it answers with: a replay increments
+// core::metrics::idempotent_replays(), a 422 mismatch or 409 in-use
+// increments idempotency_conflicts(). Phases do not count: in group mode a
+// phase may run again after a lost transaction, and on the writer thread.
+// outcome: "mismatch" or "in_use".
+core::metrics::Counter& idempotency_conflicts(std::string_view outcome);
+void count_key_answer(const Reply& reply);
 
 // The layer for Router::set_write_layer. `clock` must outlive the router.
 Router::WriteLayer make_idempotency_layer(const core::Clock& clock, core::Millis lock_timeout_ms);

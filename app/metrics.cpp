@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "app/idempotency.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "jobs/job_state.h"
@@ -75,6 +76,7 @@ void register_metrics() {
   job_duration();
   scrape_errors();
   m::idempotent_replays();
+  for (const char* outcome : {"mismatch", "in_use"}) idempotency_conflicts(outcome);
   for (const char* outcome : {"delivered", "failed", "discarded"}) m::webhook_deliveries(outcome);
   m::global()
       .gauge_family("aftercommit_build_info", "Always 1; the version is the label.", {"version"})
@@ -146,6 +148,18 @@ std::string render_metrics(Context& ctx) {
           "Writes that ran out of attempts (answered 409 /problems/busy).", c.busy_exhausted);
   counter("aftercommit_db_commits_total", "Write transactions committed.", c.commits);
   counter("aftercommit_db_rollbacks_total", "Write transactions rolled back.", c.rollbacks);
+  // Group commit (0 in per-request mode): rate(phases) / rate(batches) is the
+  // mean number of writes sharing one transaction and fsync.
+  counter("aftercommit_db_group_commit_batches_total",
+          "Group commit: transactions the writer thread committed, each holding a batch of "
+          "write phases.",
+          c.batches);
+  counter("aftercommit_db_group_commit_phases_total",
+          "Group commit: write phases committed in those batches.", c.batched_phases);
+  counter("aftercommit_db_group_commit_phase_reruns_total",
+          "Group commit: phases run again in a new transaction after another phase's "
+          "error lost their batch's transaction.",
+          c.phase_reruns);
 
   auto counts = ctx.stats.job_counts();
   if (counts) {

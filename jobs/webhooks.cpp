@@ -6,6 +6,8 @@
 
 #include <cstdio>
 
+#include "core/metrics.h"
+
 namespace jobs {
 namespace {
 
@@ -52,6 +54,14 @@ core::Status deliver(const Job& job, const core::Clock& clock, const WebhookOpti
   return core::Status::unavailable(what);
 }
 
+// The attempt's outcome for /metrics: "discarded" when the runner gives up
+// on the job after this attempt (do_not_retry, or its last attempt).
+const char* outcome_of(const core::Status& st, const Job& job) {
+  if (st) return "delivered";
+  if (!is_retryable(st) || job.attempt >= job.max_attempts) return "discarded";
+  return "failed";
+}
+
 }  // namespace
 
 std::string webhook_signature(const std::string& secret, std::int64_t unix_seconds,
@@ -74,10 +84,14 @@ std::string webhook_signature(const std::string& secret, std::int64_t unix_secon
 void register_webhook_handler(Registry& registry, const core::Clock& clock,
                               WebhookOptions options) {
   const KindOptions kind{options.max_attempts, 3 * options.timeout_ms + 1000};
-  registry.add(
-      kDeliverWebhook,
-      Handler{[&clock, options](const Job& job) { return deliver(job, clock, options); }, nullptr},
-      kind);
+  registry.add(kDeliverWebhook,
+               Handler{[&clock, options](const Job& job) {
+                         core::Status st = deliver(job, clock, options);
+                         core::metrics::webhook_deliveries(outcome_of(st, job)).inc();
+                         return st;
+                       },
+                       nullptr},
+               kind);
 }
 
 }  // namespace jobs

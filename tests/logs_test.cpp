@@ -4,6 +4,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -134,6 +135,34 @@ TEST_CASE_FIXTURE(JsonLogs, "labels an unknown route as unmatched") {
   CHECK(line["route"] == "unmatched");
   CHECK(line["path"] == "/nope/42");
   CHECK(line["status"] == 404);
+}
+
+TEST_CASE_FIXTURE(JsonLogs, "logs an internal error once with its request id, never the body") {
+  {
+    // Storage trouble the server cannot classify: the table is gone.
+    SQLite::Database db(dir.file("test.db"), SQLite::OPEN_READWRITE, 5000);
+    db.exec("DROP TABLE products");
+  }
+  auto r = request(http, "POST", "/products",
+                   R"({"name": "secret-body-marker", "owner_email": "a@example.com"})");
+  REQUIRE(r.status == 500);
+  CHECK(r.json()["type"] == "/problems/internal");
+  CHECK(r.body.find("products") == std::string::npos);  // the detail stays generic
+  const std::string id = r.header("X-Request-Id");
+  REQUIRE(find("request", "request_id", id).is_object());  // logged after the reply was made
+
+  int errors = 0;
+  for (const auto& l : captured.lines()) {
+    CAPTURE(l);
+    CHECK(l.find("secret-body-marker") == std::string::npos);
+    auto j = nlohmann::json::parse(l, nullptr, false);
+    if (!j.is_object() || j.value("event", "") != "internal_error") continue;
+    ++errors;
+    CHECK(j["level"] == "error");
+    CHECK(j["request_id"] == id);
+    CHECK(j["message"].get<std::string>().find("products") != std::string::npos);
+  }
+  CHECK(errors == 1);
 }
 
 TEST_CASE("formats text lines as key=value, quoting values that need it") {

@@ -11,7 +11,10 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
+#include <vector>
 
+#include "app/idempotency.h"
 #include "core/metrics.h"
 #include "tests/support/harness.h"
 
@@ -122,7 +125,9 @@ TEST_CASE_FIXTURE(Fixture, "serves a scrape that promtool accepts, with every do
         "aftercommit_db_tx_attempts_total", "aftercommit_db_busy_retries_total",
         "aftercommit_idempotent_replays_total", "aftercommit_jobs{",
         "aftercommit_job_commit_to_start_seconds_bucket", "aftercommit_job_duration_seconds_bucket",
-        "aftercommit_webhook_deliveries_total", "aftercommit_build_info"}) {
+        "aftercommit_webhook_deliveries_total", "aftercommit_idempotency_conflicts_total",
+        "aftercommit_db_group_commit_batches_total", "aftercommit_db_group_commit_phases_total",
+        "aftercommit_db_group_commit_phase_reruns_total", "aftercommit_build_info"}) {
     CAPTURE(series);
     CHECK(r.body.find(series) != std::string::npos);
   }
@@ -196,4 +201,158 @@ TEST_CASE_FIXTURE(Fixture, "counts increments of the instruments other layers sh
         1);
   const std::string delivered = R"(aftercommit_webhook_deliveries_total{outcome="delivered"})";
   CHECK(value(after, delivered) - value(before, delivered) == 2);
+}
+
+TEST_CASE_FIXTURE(Fixture, "counts each replay once, on the fast path and inside the transaction") {
+  const std::string replays = "aftercommit_idempotent_replays_total";
+  const std::string mismatch = R"(aftercommit_idempotency_conflicts_total{outcome="mismatch"})";
+  const auto before = scrape();
+  // Concurrent requests with one key: one runs the write, the others find
+  // the stored response, before the transaction or inside it.
+  constexpr int kRequests = 8;
+  std::vector<int> replayed(kRequests, 0);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kRequests; ++i) {
+    threads.emplace_back([&, i] {
+      auto client = server.client();
+      auto r = request(client, "POST", "/api/users", R"({"email": "replay@example.com"})",
+                       "application/json", {{"Idempotency-Key", "metrics-replay-1"}});
+      if (r.status == 201 && r.header("Idempotent-Replayed") == "true") replayed[i] = 1;
+    });
+  }
+  for (auto& t : threads) t.join();
+  int replayed_count = 0;
+  for (int v : replayed) replayed_count += v;
+  CHECK(replayed_count == kRequests - 1);
+  auto later = request(http, "POST", "/api/users", R"({"email": "replay@example.com"})",
+                       "application/json", {{"Idempotency-Key", "metrics-replay-1"}});
+  CHECK(later.header("Idempotent-Replayed") == "true");
+  auto other = request(http, "POST", "/api/users", R"({"email": "other@example.com"})",
+                       "application/json", {{"Idempotency-Key", "metrics-replay-1"}});
+  CHECK(other.status == 422);
+  const auto after = scrape();
+  CHECK(value(after, replays) - value(before, replays) == kRequests);  // 7 racing + 1 later
+  CHECK(value(after, mismatch) - value(before, mismatch) == 1);
+}
+
+TEST_CASE("counts a key in use as an idempotency conflict, and nothing for other refusals") {
+  auto& in_use = app::idempotency_conflicts("in_use");
+  auto& mismatch = app::idempotency_conflicts("mismatch");
+  auto& replays = core::metrics::idempotent_replays();
+  const auto in_use_before = in_use.value();
+  const auto mismatch_before = mismatch.value();
+  const auto replays_before = replays.value();
+  app::count_key_answer(app::idempotency_key_in_use());
+  app::count_key_answer(app::problem(409, "conflict", "Conflict", "no"));
+  app::count_key_answer(app::problem(422, "invalid", "Invalid request", "no"));
+  app::count_key_answer(app::json_reply(201, {{"id", 1}}));
+  CHECK(in_use.value() - in_use_before == 1);
+  CHECK(mismatch.value() - mismatch_before == 0);
+  CHECK(replays.value() - replays_before == 0);
+}
+
+namespace {
+
+// A webhook receiver: 200 on /ok, 410 (refused for good) on /gone, 503
+// (retried later) on /down.
+class Receiver {
+ public:
+  Receiver() {
+    server_.Post(".*", [](const httplib::Request& req, httplib::Response& res) {
+      res.status = req.path == "/ok" ? 200 : req.path == "/gone" ? 410 : 503;
+      res.set_content("{}", "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    REQUIRE(port_ > 0);
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~Receiver() {
+    server_.stop();
+    thread_.join();
+  }
+  Receiver(const Receiver&) = delete;
+  Receiver& operator=(const Receiver&) = delete;
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+
+ private:
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("counts webhook delivery attempts by outcome") {
+  Receiver receiver;
+  testing::TempDir dir;
+  auto config = testing::test_config(dir);
+  config.webhook_urls = {receiver.url("/ok"), receiver.url("/gone"), receiver.url("/down")};
+  config.webhook_secret = "whsec_metrics";
+  testing::InProcessServer server{config};
+  auto http = server.client();
+  auto scrape = [&] { return samples(request(http, "GET", "/metrics").body); };
+  const auto key = [](const char* outcome) {
+    return std::string(R"(aftercommit_webhook_deliveries_total{outcome=")") + outcome + "\"}";
+  };
+  const auto before = scrape();
+  REQUIRE(request(http, "PUT", "/users/hooked%40example.com").status == 201);
+  std::map<std::string, double> after;
+  REQUIRE(testing::eventually([&] {
+    after = scrape();
+    return value(after, key("delivered")) > value(before, key("delivered")) &&
+           value(after, key("discarded")) > value(before, key("discarded")) &&
+           value(after, key("failed")) > value(before, key("failed"));
+  }));
+  // One event to three URLs: one attempt each so far (the 503 retries later).
+  CHECK(value(after, key("delivered")) - value(before, key("delivered")) == 1);
+  CHECK(value(after, key("discarded")) - value(before, key("discarded")) == 1);
+  CHECK(value(after, key("failed")) - value(before, key("failed")) == 1);
+}
+
+TEST_CASE("exposes group commit batches and the phases they held") {
+  const std::string batches = "aftercommit_db_group_commit_batches_total";
+  const std::string phases = "aftercommit_db_group_commit_phases_total";
+  const std::string reruns = "aftercommit_db_group_commit_phase_reruns_total";
+  testing::TempDir dir;
+  auto config = testing::test_config(dir);
+  config.commit_mode = db::CommitMode::kGroup;
+  testing::InProcessServer server{config};
+  auto http = server.client();
+  auto scrape = [&] { return samples(request(http, "GET", "/metrics").body); };
+  const auto before = scrape();
+  constexpr int kWriters = 16;
+  std::vector<int> statuses(kWriters, 0);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kWriters; ++i) {
+    threads.emplace_back([&, i] {
+      auto client = server.client();
+      statuses[i] =
+          request(client, "PUT", "/users/batch-" + std::to_string(i) + "%40example.com").status;
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int s : statuses) CHECK(s == 201);
+  const auto after = scrape();
+  const double batch_delta = value(after, batches) - value(before, batches);
+  const double phase_delta = value(after, phases) - value(before, phases);
+  CHECK(batch_delta >= 1);
+  CHECK(phase_delta >= kWriters);  // every create committed in some batch
+  CHECK(phase_delta >= batch_delta);
+  CHECK(value(after, reruns) == 0);  // no phase failed, so no batch was lost
+  MESSAGE("group commit: ", phase_delta, " phases in ", batch_delta, " batches");
+}
+
+TEST_CASE("reports no group commit batches in per-request mode") {
+  testing::TempDir dir;
+  auto config = testing::test_config(dir);
+  config.commit_mode = db::CommitMode::kPerRequest;
+  testing::InProcessServer server{config};
+  auto http = server.client();
+  REQUIRE(request(http, "PUT", "/users/single%40example.com").status == 201);
+  const auto s = samples(request(http, "GET", "/metrics").body);
+  CHECK(s.count("aftercommit_db_group_commit_batches_total") == 1);
+  CHECK(value(s, "aftercommit_db_group_commit_batches_total") == 0);
+  CHECK(value(s, "aftercommit_db_commits_total") >= 1);
 }
