@@ -46,3 +46,19 @@ TEST_CASE("every saved JSON body input passes the JSON route checks") {
 TEST_CASE("every saved email input passes the email normalization checks") {
   CHECK(replay("email", fuzz::email) >= 2);
 }
+
+TEST_CASE("every saved Idempotency-Key input passes the key validation checks") {
+  CHECK(replay("idempotency_key", fuzz::idempotency_key) >= 5);
+}
+
+TEST_CASE("every saved product body passes the product validation checks") {
+  CHECK(replay("product_body", fuzz::product_body) >= 2);
+}
+
+TEST_CASE("every saved anagram body passes the word validation checks") {
+  CHECK(replay("anagram_body", fuzz::anagram_body) >= 2);
+}
+
+TEST_CASE("every saved checkout body passes the checkout validation checks") {
+  CHECK(replay("checkout_body", fuzz::checkout_body) >= 2);
+}

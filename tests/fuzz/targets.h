@@ -8,19 +8,27 @@
 // which libFuzzer reports as a crash and saves as a regression input.
 //
 // Adding a target: a function here, a fuzz_<name>.cpp main beside it, its
-// name in the Makefile's FUZZ_TARGETS, and a corpus folder. Planned: the
-// Idempotency-Key parser (once it exists) and the products/anagrams/checkout
-// body validators.
+// name in the Makefile's FUZZ_TARGETS, and a corpus folder. Targets:
+// json_body (parse_json_object + the users route's validation), email,
+// idempotency_key (valid_idempotency_key and the fingerprint), and
+// product/anagram/checkout bodies (the validators each route runs before it
+// writes anything).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "app/http.h"
+#include "app/idempotency.h"
+#include "services/anagrams.h"
+#include "services/checkout.h"
 #include "services/email.h"
+#include "services/products.h"
 
 namespace fuzz {
 
@@ -85,6 +93,120 @@ inline void json_body(const std::uint8_t* data, std::size_t size) {
   // Echoing any parsed body back (views, stored replies) must not throw.
   const app::Reply echoed = app::json_reply(200, body.value);
   FUZZ_REQUIRE(nlohmann::json::parse(echoed.body, nullptr, false).is_object());
+}
+
+// The Idempotency-Key header value: valid exactly when it is 1-255 visible
+// ASCII characters (0x21-0x7E), as API.md says; the stored fingerprint is a
+// 64-character lowercase hex digest that depends on the key's request only.
+inline void idempotency_key(const std::uint8_t* data, std::size_t size) {
+  const std::string key(reinterpret_cast<const char*>(data), size);
+  bool visible = !key.empty() && key.size() <= 255;
+  for (char c : key) visible = visible && c >= 0x21 && c <= 0x7e;
+  FUZZ_REQUIRE(app::valid_idempotency_key(key) == visible);
+  const std::string fp = app::request_fingerprint("POST", "/checkout", key);
+  FUZZ_REQUIRE(fp.size() == 64);
+  for (char c : fp) FUZZ_REQUIRE((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+  FUZZ_REQUIRE(fp == app::request_fingerprint("POST", "/checkout", key));
+  // The gateway key of a scoped client never equals an anonymous client's key.
+  if (visible) {
+    FUZZ_REQUIRE(services::gateway_idempotency_key(app::kAnonymousScope, key) == key);
+    FUZZ_REQUIRE(services::gateway_idempotency_key("bearer:x", key) != key);
+  }
+}
+
+// Parses `data` as a JSON request body; nullopt when the body is refused
+// (400, checked to be a proper problem).
+inline std::optional<nlohmann::json> parsed_body(const std::uint8_t* data, std::size_t size) {
+  httplib::Request req;
+  req.set_header("Content-Type", "application/json");
+  req.body.assign(reinterpret_cast<const char*>(data), size);
+  app::JsonBody body = app::parse_json_object(req);
+  if (body.error) {
+    FUZZ_REQUIRE(body.error->status == 400);
+    check_problem(*body.error);
+    return std::nullopt;
+  }
+  return std::move(body.value);
+}
+
+// POST /products {"name", "owner_email"}: a name accepted is 1-200
+// characters without control characters, already trimmed, and normalizing it
+// again changes nothing.
+inline void product_body(const std::uint8_t* data, std::size_t size) {
+  auto body = parsed_body(data, size);
+  if (!body) return;
+  auto name = body->find("name");
+  if (name != body->end() && name->is_string()) {
+    auto n = services::normalize_product_name(name->get<std::string>());
+    if (n) {
+      FUZZ_REQUIRE(!n->empty() && n->size() <= 4 * services::kMaxProductNameChars);
+      for (unsigned char c : *n) FUZZ_REQUIRE(c >= 0x20 && c != 0x7f);
+      FUZZ_REQUIRE(n->front() != ' ' && n->back() != ' ');
+      auto again = services::normalize_product_name(*n);
+      FUZZ_REQUIRE(again && *again == *n);
+      check_problem(app::problem(422, "invalid-name", "Invalid product name", *n));
+    } else {
+      check_problem(
+          app::problem(422, "invalid-name", "Invalid product name", n.status().message()));
+    }
+  }
+  auto owner = body->find("owner_email");
+  if (owner != body->end() && owner->is_string()) {
+    auto e = services::normalize_email(owner->get<std::string>());
+    if (e) check_normalized(*e);
+  }
+}
+
+// POST /anagrams {"words": [...]}: each accepted word is 1-64 letters a-z,
+// its key is a permutation of it, and the refusal detail is valid JSON.
+inline void anagram_body(const std::uint8_t* data, std::size_t size) {
+  auto body = parsed_body(data, size);
+  if (!body) return;
+  auto words = body->find("words");
+  if (words == body->end() || !words->is_array()) return;
+  for (const auto& item : *words) {
+    if (!item.is_string()) continue;
+    auto w = services::normalize_word(item.get<std::string>());
+    if (!w) {
+      check_problem(app::problem(422, "invalid-word", "Invalid word", w.status().message()));
+      continue;
+    }
+    FUZZ_REQUIRE(!w->empty() && w->size() <= services::kMaxWordLetters);
+    for (char c : *w) FUZZ_REQUIRE(c >= 'a' && c <= 'z');
+    const std::string key = services::anagram_key(*w);
+    std::string sorted = *w;
+    std::sort(sorted.begin(), sorted.end());
+    FUZZ_REQUIRE(key == sorted);
+  }
+}
+
+// POST /checkout: a body validate_checkout accepts satisfies every rule of
+// API.md (the CHECK constraints of orders and order_items would reject it
+// otherwise, as a 500), and its total is the sum of the items.
+inline void checkout_body(const std::uint8_t* data, std::size_t size) {
+  auto body = parsed_body(data, size);
+  if (!body) return;
+  services::CheckoutRequest req;
+  auto bad = services::validate_checkout(*body, &req);
+  if (bad) {
+    FUZZ_REQUIRE(bad->slug == "invalid-email" || bad->slug == "invalid-checkout");
+    check_problem(app::problem(422, bad->slug, "Invalid checkout", bad->detail));
+    return;
+  }
+  check_normalized(req.email);
+  auto phone = services::normalize_phone(req.phone);
+  FUZZ_REQUIRE(phone && *phone == req.phone);
+  FUZZ_REQUIRE(!req.payment_token.empty() && req.payment_token.size() <= 255);
+  FUZZ_REQUIRE(!req.items.empty() && req.items.size() <= services::kMaxItems);
+  std::int64_t total = 0;
+  for (const auto& item : req.items) {
+    FUZZ_REQUIRE(!item.sku.empty() && item.sku.size() <= 64);
+    FUZZ_REQUIRE(item.quantity >= 1 && item.quantity <= services::kMaxQuantity);
+    FUZZ_REQUIRE(item.unit_price_cents >= 0 &&
+                 item.unit_price_cents <= services::kMaxUnitPriceCents);
+    total += item.quantity * item.unit_price_cents;
+  }
+  FUZZ_REQUIRE(total == req.total_cents && total >= 0);
 }
 
 }  // namespace fuzz
