@@ -256,6 +256,16 @@ std::int64_t scalar(SQLite::Database& db, const char* sql) {
   REQUIRE(q.executeStep());
   return q.getColumn(0).getInt64();
 }
+std::int64_t scalar(SQLite::Database& db, const std::string& sql) {
+  return scalar(db, sql.c_str());
+}
+
+// A job (aliased j) discarded only because its runner died mid-attempt
+// max_attempts times: every error it recorded is the rescuer's lease expiry.
+constexpr char kCrashDiscarded[] =
+    "(j.state = 'discarded' AND j.attempt >= j.max_attempts AND json_array_length(j.errors) > 0 "
+    "AND NOT EXISTS (SELECT 1 FROM json_each(j.errors) e WHERE "
+    "json_extract(e.value, '$.message') NOT LIKE 'lease expired%'))";
 
 struct Figures {
   int rounds = 0;
@@ -268,6 +278,7 @@ struct Figures {
   std::int64_t users = 0;
   std::int64_t jobs = 0;
   std::int64_t rescued = 0;
+  std::int64_t crash_discarded = 0;  // jobs caught mid-attempt max_attempts times
   std::int64_t products = 0;
   std::int64_t approved = 0;
   std::int64_t words = 0;
@@ -287,7 +298,7 @@ std::string sorted_letters(std::string w) {
 // job is final and every unanswered checkout has been retried.
 void check_feature_invariants(SQLite::Database& db, const std::vector<Sent>& sent, bool drained,
                               Figures& fig) {
-  auto zero = [&](const char* what, const char* sql) {
+  auto zero = [&](const char* what, const std::string& sql) {
     CAPTURE(what);
     CHECK(scalar(db, sql) == 0);
     ++fig.checks;
@@ -353,15 +364,34 @@ void check_feature_invariants(SQLite::Database& db, const std::vector<Sent>& sen
     ++fig.checks;
   }
   if (drained) {
+    // API.md: a job whose runner died is taken again, and a job that used up
+    // max_attempts is discarded. Under a kill every few hundred ms a job can be
+    // caught mid-attempt max_attempts times in a row; it then ends discarded
+    // with only lease-expiry errors, and its effect never happens. That is the
+    // documented outcome, so the checks below accept exactly that and nothing
+    // else (kCrashDiscarded).
     zero("every job of a published product delivered its one message",
          "SELECT count(*) FROM product_meta m JOIN jobs j ON j.kind = 'notify_product_owner' "
          "AND json_extract(j.args, '$.product_meta_id') = m.id WHERE (SELECT count(*) FROM "
-         "mailbox x WHERE x.job_id = j.id AND x.subject = 'Your product was published') != 1");
+         "mailbox x WHERE x.job_id = j.id AND x.subject = 'Your product was published') != 1 "
+         "AND NOT " +
+             std::string(kCrashDiscarded));
+    const std::string order_job = [](const char* kind) {
+      return std::string("EXISTS (SELECT 1 FROM jobs j WHERE j.kind = '") + kind +
+             "' AND json_extract(j.args, '$.order_id') = o.id AND " + kCrashDiscarded + ")";
+    }("prepare_for_shipping");
+    const std::string sms_job = std::string(
+                                    "EXISTS (SELECT 1 FROM jobs j WHERE j.kind = "
+                                    "'send_sms' AND json_extract(j.args, '$.order_id') "
+                                    "= o.id AND ") +
+                                kCrashDiscarded + ")";
     zero("every paid order shipped and texted once",
-         "SELECT count(*) FROM orders o WHERE o.state = 'paid' OR o.state = 'pending' OR "
-         "(o.state = 'ready_to_ship' AND (SELECT count(*) FROM mailbox m JOIN jobs j ON j.id = "
-         "m.job_id WHERE m.channel = 'sms' AND j.kind = 'send_sms' AND "
-         "json_extract(j.args, '$.order_id') = o.id) != 1)");
+         "SELECT count(*) FROM orders o WHERE o.state = 'pending' OR (o.state = 'paid' AND NOT " +
+             order_job +
+             ") OR (o.state IN ('paid','ready_to_ship') AND (SELECT count(*) FROM mailbox m "
+             "JOIN jobs j ON j.id = m.job_id WHERE m.channel = 'sms' AND j.kind = 'send_sms' AND "
+             "json_extract(j.args, '$.order_id') = o.id) != 1 AND NOT " +
+             sms_job + ")");
     zero("every checkout key finished",
          "SELECT count(*) FROM idempotency_keys WHERE recovery_point != 'finished'");
   }
@@ -724,23 +754,29 @@ TEST_CASE("kill -9 under load loses and duplicates nothing, round after round") 
   fig.requests = ledger.sent.size();
   {
     SQLite::Database db(db_path, SQLite::OPEN_READONLY);
-    // Drained: every job is final, every welcome job completed (none can fail).
+    // Drained: every job is final. These kinds cannot fail on their own, so
+    // one not completed must be a crash discard (see kCrashDiscarded).
     CHECK(scalar(db,
                  "SELECT count(*) FROM jobs WHERE state NOT IN "
                  "('completed','discarded','cancelled')") == 0);
-    CHECK(scalar(db,
+    CHECK(scalar(db, std::string("SELECT count(*) FROM jobs j WHERE j.kind IN "
+                                 "('send_welcome_email', 'notify_product_owner', 'send_sms', "
+                                 "'prepare_for_shipping') AND j.state != 'completed' AND NOT ") +
+                         kCrashDiscarded) == 0);
+    CHECK(scalar(db, "SELECT count(*) FROM mailbox WHERE subject = 'Welcome'") ==
+          scalar(db,
                  "SELECT count(*) FROM jobs WHERE kind = 'send_welcome_email' "
-                 "AND state != 'completed'") == 0);
-    CHECK(scalar(db, "SELECT count(*) FROM mailbox WHERE subject = 'Welcome'") == fig.users);
-    CHECK(scalar(db,
-                 "SELECT count(*) FROM jobs WHERE kind IN ('notify_product_owner', 'send_sms', "
-                 "'prepare_for_shipping') AND state != 'completed'") == 0);
+                 "AND state = 'completed'"));
+    CHECK(scalar(db, "SELECT count(*) FROM jobs WHERE kind = 'send_welcome_email'") == fig.users);
+    fig.crash_discarded =
+        scalar(db, std::string("SELECT count(*) FROM jobs j WHERE ") + kCrashDiscarded);
   }
   CHECK(fig.rescued >= 1);
   std::printf(
       "torture: rounds=%d kills=%d requests=%llu acknowledged=%llu unanswered=%llu "
       "(users committed %llu) retried=%llu users=%lld products=%lld approved=%lld words=%lld "
-      "orders=%lld charges=%lld jobs=%lld rescued=%lld checks=%llu max_restart_ms=%.1f\n",
+      "orders=%lld charges=%lld jobs=%lld rescued=%lld crash_discarded=%lld checks=%llu "
+      "max_restart_ms=%.1f\n",
       fig.rounds, fig.kills, static_cast<unsigned long long>(fig.requests),
       static_cast<unsigned long long>(fig.acknowledged),
       static_cast<unsigned long long>(fig.unanswered),
@@ -749,7 +785,7 @@ TEST_CASE("kill -9 under load loses and duplicates nothing, round after round") 
       static_cast<long long>(fig.products), static_cast<long long>(fig.approved),
       static_cast<long long>(fig.words), static_cast<long long>(fig.orders),
       static_cast<long long>(fig.charges), static_cast<long long>(fig.jobs),
-      static_cast<long long>(fig.rescued), static_cast<unsigned long long>(fig.checks),
-      fig.max_restart_ms);
+      static_cast<long long>(fig.rescued), static_cast<long long>(fig.crash_discarded),
+      static_cast<unsigned long long>(fig.checks), fig.max_restart_ms);
   std::fflush(stdout);
 }
