@@ -14,8 +14,8 @@
 #pragma once
 
 #include "app/checkout_flow.h"
-#include "app/periodic.h"
 #include "core/clock.h"
+#include "core/periodic.h"
 #include "db/database.h"
 
 namespace app {
@@ -46,7 +46,7 @@ class Completer {
   CheckoutFlow& flow_;
   const core::Clock& clock_;
   const CompleterOptions options_;
-  Periodic periodic_;
+  core::Periodic periodic_;
 };
 
 }  // namespace app

@@ -6,8 +6,8 @@
 // tests call run_once() directly (with a ManualClock).
 #pragma once
 
-#include "app/periodic.h"
 #include "core/clock.h"
+#include "core/periodic.h"
 #include "db/database.h"
 
 namespace app {
@@ -35,7 +35,7 @@ class KeyReaper {
   db::Database& db_;
   const core::Clock& clock_;
   const KeyReaperOptions options_;
-  Periodic periodic_;
+  core::Periodic periodic_;
 };
 
 }  // namespace app

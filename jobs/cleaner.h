@@ -10,9 +10,9 @@
 #pragma once
 
 #include "core/clock.h"
+#include "core/periodic.h"
 #include "core/status.h"
 #include "db/database.h"
-#include "jobs/periodic.h"
 
 namespace jobs {
 
@@ -37,7 +37,7 @@ class Cleaner {
   db::Database& db_;
   const core::Clock& clock_;
   const CleanerOptions options_;
-  Periodic loop_;
+  core::Periodic loop_;
 };
 
 }  // namespace jobs

@@ -11,9 +11,9 @@
 #pragma once
 
 #include "core/clock.h"
+#include "core/periodic.h"
 #include "core/status.h"
 #include "db/database.h"
-#include "jobs/periodic.h"
 
 namespace jobs {
 
@@ -39,7 +39,7 @@ class Rescuer {
   db::Database& db_;
   const core::Clock& clock_;
   const RescuerOptions options_;
-  Periodic loop_;
+  core::Periodic loop_;
 };
 
 }  // namespace jobs

@@ -1,5 +1,7 @@
-// jobs::Periodic: a thread that calls a function every `interval` until
-// stopped. The loop around the rescuer's and the cleaner's run_once().
+// core::Periodic: a thread that calls a function every `interval` until
+// stopped. The background loops (the job rescuer and cleaner, the
+// idempotency completer and key reaper) are run() = this around their
+// run_once(), which tests call directly instead.
 //
 // Threads: start() and stop() from one owner thread; `fn` runs on the
 // periodic thread only. stop() wakes the thread at once and joins it.
@@ -13,7 +15,7 @@
 
 #include "core/clock.h"
 
-namespace jobs {
+namespace core {
 
 class Periodic {
  public:
@@ -22,7 +24,10 @@ class Periodic {
   Periodic(const Periodic&) = delete;
   Periodic& operator=(const Periodic&) = delete;
 
+  // Starts the thread; `fn` first runs after one interval. A thread already
+  // running is stopped first, so start() twice never leaks a joinable thread.
   void start(core::Millis interval_ms, std::function<void()> fn) {
+    stop();
     {
       std::lock_guard lock(mu_);
       stopping_ = false;
@@ -41,6 +46,7 @@ class Periodic {
     });
   }
 
+  // Wakes the thread and joins it; a call to fn in progress finishes first.
   void stop() {
     {
       std::lock_guard lock(mu_);
@@ -57,4 +63,4 @@ class Periodic {
   std::thread thread_;
 };
 
-}  // namespace jobs
+}  // namespace core
