@@ -12,6 +12,21 @@ constexpr char kDeliverMessage[] =
 constexpr char kListMessages[] =
     "SELECT id, channel, recipient, subject, body, job_id, created_at FROM mailbox "
     "WHERE recipient = ?1 ORDER BY id";
+constexpr char kLatestMessages[] =
+    "SELECT id, channel, recipient, subject, body, job_id, created_at FROM mailbox "
+    "ORDER BY id DESC LIMIT ?1";
+
+// Reads the rows of a statement selecting the columns of kListMessages.
+std::vector<MessageRow> messages_from(SQLite::Statement& s) {
+  std::vector<MessageRow> out;
+  while (s.executeStep()) {
+    out.push_back({s.getColumn(0).getInt64(), s.getColumn(1).getString(),
+                   s.getColumn(2).getString(), s.getColumn(3).getString(),
+                   s.getColumn(4).getString(), s.getColumn(5).getInt64(),
+                   s.getColumn(6).getInt64()});
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -29,14 +44,13 @@ bool deliver_message(Tx& tx, const NewMessage& m, core::Millis now) {
 std::vector<MessageRow> list_messages(Conn& conn, const std::string& to) {
   auto q = conn.query(kListMessages);
   q->bindNoCopy(1, to);
-  std::vector<MessageRow> out;
-  while (q->executeStep()) {
-    out.push_back({q->getColumn(0).getInt64(), q->getColumn(1).getString(),
-                   q->getColumn(2).getString(), q->getColumn(3).getString(),
-                   q->getColumn(4).getString(), q->getColumn(5).getInt64(),
-                   q->getColumn(6).getInt64()});
-  }
-  return out;
+  return messages_from(*q);
+}
+
+std::vector<MessageRow> latest_messages(Conn& conn, int limit) {
+  auto q = conn.query(kLatestMessages);
+  q->bind(1, limit);
+  return messages_from(*q);
 }
 
 }  // namespace db

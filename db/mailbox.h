@@ -36,5 +36,7 @@ struct MessageRow {
 bool deliver_message(Tx& tx, const NewMessage& message, core::Millis now);
 // Oldest first.
 std::vector<MessageRow> list_messages(Conn& conn, const std::string& to);
+// Every recipient, newest first, at most `limit` (the dashboard).
+std::vector<MessageRow> latest_messages(Conn& conn, int limit);
 
 }  // namespace db

@@ -16,9 +16,6 @@ constexpr char kCountMessages[] = "SELECT count(*) FROM mailbox";
 constexpr char kLatestUserActions[] =
     "SELECT a.id, a.user_id, u.email, a.action, a.created_at FROM user_actions a "
     "JOIN users u ON u.id = a.user_id ORDER BY a.id DESC LIMIT ?1";
-constexpr char kLatestMessages[] =
-    "SELECT id, channel, recipient, subject, body, job_id, created_at FROM mailbox "
-    "ORDER BY id DESC LIMIT ?1";
 constexpr char kUserVersion[] = "PRAGMA user_version";
 
 std::int64_t scalar(Conn& conn, const char* sql) {
@@ -55,19 +52,6 @@ std::vector<AuditRow> latest_user_actions(Conn& conn, int limit) {
     out.push_back({q->getColumn(0).getInt64(), q->getColumn(1).getInt64(),
                    q->getColumn(2).getString(), q->getColumn(3).getString(),
                    q->getColumn(4).getInt64()});
-  }
-  return out;
-}
-
-std::vector<MessageRow> latest_messages(Conn& conn, int limit) {
-  auto q = conn.query(kLatestMessages);
-  q->bind(1, limit);
-  std::vector<MessageRow> out;
-  while (q->executeStep()) {
-    out.push_back({q->getColumn(0).getInt64(), q->getColumn(1).getString(),
-                   q->getColumn(2).getString(), q->getColumn(3).getString(),
-                   q->getColumn(4).getString(), q->getColumn(5).getInt64(),
-                   q->getColumn(6).getInt64()});
   }
   return out;
 }

@@ -44,7 +44,6 @@ std::vector<JobCount> count_jobs(Conn& conn);
 Counts count_all(Conn& conn);
 // Newest first, at most `limit`.
 std::vector<AuditRow> latest_user_actions(Conn& conn, int limit);
-std::vector<MessageRow> latest_messages(Conn& conn, int limit);
 
 // The schema version of the file at `path` without migrating it (0 for a new
 // or missing file). kInvalid when the file is not a SQLite database.
