@@ -292,18 +292,48 @@ core::Status Database::write_grouped(const std::function<core::Status(Tx&)>& pha
 void Database::writer_loop() {
   std::vector<WriteRequest*> batch;
   for (;;) {
+    std::shared_ptr<const std::function<core::Status(Tx&)>> follow_up;
     {
       std::unique_lock lock(queue_mu_);
-      queue_cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
-      if (queue_.empty()) return;  // stopping, and nothing left to write
+      queue_cv_.wait(lock, [&] {
+        return !queue_.empty() || stopping_ || (follow_up_due_ && follow_up_ != nullptr);
+      });
+      if (queue_.empty() && stopping_) return;  // stopping, and nothing left to write
+      if (follow_up_due_ && follow_up_ != nullptr) follow_up = follow_up_;
+      follow_up_due_ = false;
       const std::size_t n = std::min<std::size_t>(queue_.size(), options_.max_batch);
       batch.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
       queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
     }
+    // The follow-up goes first: the jobs it runs were made visible by the
+    // COMMIT that just returned.
+    WriteRequest own;
+    if (follow_up) {
+      own.phase = follow_up.get();
+      batch.insert(batch.begin(), &own);
+    }
     run_batch(batch);
-    for (WriteRequest* r : batch) r->finish();  // r may be gone after this
+    for (WriteRequest* r : batch) {
+      if (r != &own) r->finish();  // r may be gone after this
+    }
+    if (own.status) {
+      for (auto& fn : own.after_commit) fn();
+    }
     batch.clear();
   }
+}
+
+bool Database::set_follow_up(std::function<core::Status(Tx&)> phase) {
+  if (options_.commit_mode != CommitMode::kGroup) return false;
+  {
+    std::lock_guard lock(queue_mu_);
+    follow_up_ = phase ? std::make_shared<const std::function<core::Status(Tx&)>>(std::move(phase))
+                       : nullptr;
+  }
+  // A batch that took the old follow-up was dequeued before this no-op
+  // phase was queued, so once the no-op's batch is done the old one is too.
+  (void)write([](Tx&) { return core::Status::ok(); });
+  return true;
 }
 
 void Database::run_batch(std::vector<WriteRequest*>& batch) {
@@ -393,6 +423,7 @@ void Database::run_batch(std::vector<WriteRequest*>& batch) {
         counters_.batches.fetch_add(1, std::memory_order_relaxed);
         counters_.batched_phases.fetch_add(applied.size(), std::memory_order_relaxed);
         for (WriteRequest* r : applied) r->status = core::Status::ok();
+        if (jobs_staged) follow_up_due_ = true;
         if (commit_listener_) commit_listener_(CommitInfo{jobs_staged});
       } else {
         rollback_if_open(*writer_);

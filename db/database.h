@@ -154,6 +154,15 @@ class Database {
 
   // Called after every COMMIT, on the committing thread. Set once, before use.
   void set_commit_listener(std::function<void(const CommitInfo&)> listener);
+  // Group mode: a phase the writer thread runs first in the transaction
+  // that follows any COMMIT that staged jobs (Tx::note_job_staged), in its
+  // own savepoint like any phase, with no caller waiting for it. The runner
+  // installs its phase for unclaimed jobs here, so a fresh job starts in the
+  // very next transaction after the one that made it visible, with no thread
+  // hand-off. Its after_commit callbacks run on the writer thread. nullptr
+  // removes it; returns only once the writer can no longer be running the
+  // old one. Returns false (and installs nothing) in per-request mode.
+  bool set_follow_up(std::function<core::Status(Tx&)> phase);
 
   // A trivial read on a read connection: ok when the database answers.
   [[nodiscard]] core::Status ping();
@@ -190,8 +199,10 @@ class Database {
   // Group mode: the queue of phases waiting for the writer thread.
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
-  std::vector<WriteRequest*> queue_;  // guarded by queue_mu_
-  bool stopping_ = false;             // guarded by queue_mu_
+  std::vector<WriteRequest*> queue_;                                   // guarded by queue_mu_
+  bool stopping_ = false;                                              // guarded by queue_mu_
+  std::shared_ptr<const std::function<core::Status(Tx&)>> follow_up_;  // guarded by queue_mu_
+  bool follow_up_due_ = false;  // the writer thread's own: the last COMMIT staged jobs
   std::thread writer_thread_;
 
   std::mutex readers_mu_;

@@ -15,6 +15,11 @@ namespace {
 
 // A runnable row `j`: its run_at has come and no older job of its serial key
 // is unfinished (the jobs_serial index answers that).
+#define AC_JOB_COLUMNS_J                                                                 \
+  "j.id, j.kind, j.state, j.args, j.attempt, j.max_attempts, j.priority, j.run_at, "     \
+  "j.created_at, j.attempted_at, j.lease_until, j.finished_at, j.errors, j.unique_key, " \
+  "j.timeout_ms, j.serial_key"
+
 #define AC_RUNNABLE                                                                        \
   "j.state IN ('available','retryable') AND j.run_at <= ?1 AND (j.serial_key IS NULL OR "  \
   "NOT EXISTS (SELECT 1 FROM jobs AS e WHERE e.serial_key = j.serial_key AND e.id < j.id " \
@@ -33,6 +38,8 @@ constexpr char kStageJob[] =
     "ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL "
     "AND state NOT IN ('completed','discarded','cancelled') DO NOTHING RETURNING id";
 constexpr char kAnyRunnable[] = "SELECT EXISTS (SELECT 1 FROM jobs AS j WHERE " AC_RUNNABLE ")";
+constexpr char kAnyRunnableOfKinds[] = "SELECT EXISTS (SELECT 1 FROM jobs AS j WHERE " AC_RUNNABLE
+                                       " AND j.kind IN (SELECT value FROM json_each(?2)))";
 // INDEXED BY: without it the planner picks jobs_by_state_kind and sorts every
 // runnable row to take the first few (59 ms per claim with 100k queued,
 // against 0.2 ms walking jobs_claimable, which is already in claim order).
@@ -42,6 +49,31 @@ constexpr char kClaimJobs[] =
     "WHERE id IN (SELECT j.id FROM jobs AS j INDEXED BY jobs_claimable WHERE " AC_RUNNABLE
     " ORDER BY j.priority, j.run_at, j.id LIMIT ?3) "
     "RETURNING " AC_JOB_COLUMNS;
+// The same for some kinds only (the runner's claimed kinds, those with work
+// outside the database). No INDEXED BY: the planner looks up each kind in
+// jobs_by_state_kind and sorts only those rows, not every queued job.
+constexpr char kClaimJobsOfKinds[] =
+    "UPDATE jobs SET state = 'running', attempt = attempt + 1, attempted_at = ?1, "
+    "lease_until = ?2 "
+    "WHERE id IN (SELECT j.id FROM jobs AS j WHERE " AC_RUNNABLE
+    " AND j.kind IN (SELECT value FROM json_each(?4))"
+    " ORDER BY j.priority, j.run_at, j.id LIMIT ?3) "
+    "RETURNING " AC_JOB_COLUMNS;
+// Unclaimed jobs: read, run and finished inside one write transaction.
+constexpr char kRunnableOfKinds[] =
+    "SELECT " AC_JOB_COLUMNS_J " FROM jobs AS j INDEXED BY jobs_claimable WHERE " AC_RUNNABLE
+    " AND j.kind IN (SELECT value FROM json_each(?2)) "
+    "ORDER BY j.priority, j.run_at, j.id LIMIT ?3";
+constexpr char kCompleteUnclaimed[] =
+    "UPDATE jobs SET state = 'completed', attempt = ?2, attempted_at = ?3, finished_at = ?3 "
+    "WHERE id = ?1 AND state IN ('available','retryable') AND attempt = ?2 - 1";
+constexpr char kFailUnclaimed[] =
+    "UPDATE jobs SET attempt = ?2, attempted_at = ?4, "
+    "state = CASE WHEN ?6 THEN 'discarded' ELSE 'retryable' END, "
+    "run_at = CASE WHEN ?6 THEN run_at ELSE ?5 END, "
+    "finished_at = CASE WHEN ?6 THEN ?4 ELSE NULL END, "
+    "errors = json_insert(errors, '$[#]', json_object('attempt', ?2, 'at', ?4, 'message', ?3)) "
+    "WHERE id = ?1 AND state IN ('available','retryable') AND attempt = ?2 - 1";
 constexpr char kCompleteJob[] =
     "UPDATE jobs SET state = 'completed', finished_at = ?3, lease_until = NULL "
     "WHERE id = ?1 AND state = 'running' AND attempt = ?2";
@@ -85,6 +117,7 @@ constexpr char kListJobs[] = "SELECT " AC_JOB_COLUMNS
                              "AND (?2 IS NULL OR kind = ?2) ORDER BY id DESC LIMIT ?3";
 
 #undef AC_JOB_COLUMNS
+#undef AC_JOB_COLUMNS_J
 #undef AC_RUNNABLE
 
 std::optional<core::Millis> opt_int(SQLite::Statement& s, int i) {
@@ -162,14 +195,23 @@ std::optional<std::int64_t> stage_job(Tx& tx, const NewJob& job, core::Millis no
   return id;
 }
 
+bool any_runnable_job_of_kinds(Conn& conn, const std::string& kinds_json, core::Millis now) {
+  auto q = conn.query(kAnyRunnableOfKinds);
+  q->bind(1, static_cast<std::int64_t>(now));
+  q->bindNoCopy(2, kinds_json);
+  return q->executeStep() && q->getColumn(0).getInt() != 0;
+}
+
 bool any_runnable_job(Conn& conn, core::Millis now) {
   auto q = conn.query(kAnyRunnable);
   q->bind(1, static_cast<std::int64_t>(now));
   return q->executeStep() && q->getColumn(0).getInt() != 0;
 }
 
-std::vector<JobRow> claim_jobs(Tx& tx, int limit, core::Millis now, core::Millis lease_until) {
-  auto q = tx.conn().query(kClaimJobs);
+namespace {
+
+std::vector<JobRow> claim_with(Conn::Query& q, int limit, core::Millis now,
+                               core::Millis lease_until) {
   q->bind(1, static_cast<std::int64_t>(now));
   q->bind(2, static_cast<std::int64_t>(lease_until));
   q->bind(3, limit);
@@ -181,6 +223,51 @@ std::vector<JobRow> claim_jobs(Tx& tx, int limit, core::Millis now, core::Millis
     return std::tie(a.priority, a.run_at, a.id) < std::tie(b.priority, b.run_at, b.id);
   });
   return out;
+}
+
+}  // namespace
+
+std::vector<JobRow> claim_jobs(Tx& tx, int limit, core::Millis now, core::Millis lease_until) {
+  auto q = tx.conn().query(kClaimJobs);
+  return claim_with(q, limit, now, lease_until);
+}
+
+std::vector<JobRow> claim_jobs_of_kinds(Tx& tx, const std::string& kinds_json, int limit,
+                                        core::Millis now, core::Millis lease_until) {
+  auto q = tx.conn().query(kClaimJobsOfKinds);
+  q->bindNoCopy(4, kinds_json);
+  return claim_with(q, limit, now, lease_until);
+}
+
+std::vector<JobRow> runnable_jobs_of_kinds(Tx& tx, const std::string& kinds_json, int limit,
+                                           core::Millis now) {
+  auto q = tx.conn().query(kRunnableOfKinds);
+  q->bind(1, static_cast<std::int64_t>(now));
+  q->bindNoCopy(2, kinds_json);
+  q->bind(3, limit);
+  std::vector<JobRow> out;
+  while (q->executeStep()) out.push_back(job_from(*q));
+  return out;
+}
+
+bool complete_unclaimed_job(Tx& tx, std::int64_t id, int attempt, core::Millis now) {
+  auto q = tx.conn().query(kCompleteUnclaimed);
+  q->bind(1, id);
+  q->bind(2, attempt);
+  q->bind(3, static_cast<std::int64_t>(now));
+  return q->exec() == 1;
+}
+
+bool fail_unclaimed_job(Tx& tx, std::int64_t id, int attempt, const std::string& message,
+                        core::Millis now, core::Millis retry_at, bool discard) {
+  auto q = tx.conn().query(kFailUnclaimed);
+  q->bind(1, id);
+  q->bind(2, attempt);
+  q->bindNoCopy(3, message);
+  q->bind(4, static_cast<std::int64_t>(now));
+  q->bind(5, static_cast<std::int64_t>(retry_at));
+  q->bind(6, discard ? 1 : 0);
+  return q->exec() == 1;
 }
 
 bool complete_job(Tx& tx, std::int64_t id, int attempt, core::Millis now) {

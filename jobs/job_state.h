@@ -26,13 +26,24 @@
 //                              | discarded |  final (retry via the API)
 //                              +-----------+
 //
+// Kinds with only an `apply` are never claimed: the one transaction that runs
+// such a job is its attempt (a crash before its COMMIT leaves it untouched).
+//
+//   available ----+-- apply + complete, one transaction --> completed
+//   retryable ----+
+//   (run_at come) +-- apply failed (its effect rolled back) --> retryable
+//                                                  (backoff), or discarded
+//
 // Who moves a job out of each state:
-// - available: the runner (claim) or the API (cancel).
+// - available: the runner (claim; for kinds with only an `apply`, the one
+//   transaction that runs and completes or fails it, unclaimed) or the API
+//   (cancel).
 // - running: the runner that holds the claim (complete, fail; its heartbeat
 //   on a timeout) — fenced by the attempt number — or the rescuer once the
 //   lease expired. On shutdown, a claim no worker started is given back
 //   (release: running -> available/retryable, its attempt undone).
-// - retryable: the runner (claim, when run_at has come) or the API (cancel).
+// - retryable: the runner (claim, or run unclaimed, when run_at has come) or
+//   the API (cancel).
 // - completed: nobody; the cleaner deletes it after the retention period.
 // - discarded, cancelled: the API (retry -> available), or the cleaner.
 #pragma once

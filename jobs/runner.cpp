@@ -27,7 +27,15 @@ Runner::Runner(db::Database& db, const Registry& registry, const core::Clock& cl
       registry_(registry),
       clock_(clock),
       options_(options),
-      backoff_{options.backoff_base_ms, options.backoff_cap_ms} {}
+      backoff_{options.backoff_base_ms, options.backoff_cap_ms} {
+  nlohmann::json unclaimed = nlohmann::json::array();
+  nlohmann::json claimed = nlohmann::json::array();
+  registry_.for_each([&](const std::string& kind, const KindOptions&) {
+    (registry_.find(kind)->perform ? claimed : unclaimed).push_back(kind);
+  });
+  unclaimed_kinds_json_ = unclaimed.dump();
+  claimed_kinds_json_ = claimed.dump();
+}
 
 Runner::~Runner() {
   stop();
@@ -49,6 +57,10 @@ void Runner::start() {
     workers_exit_ = false;
     beats_exit_ = false;
   }
+  // Group commit: the writer runs unclaimed jobs right after the COMMIT that
+  // made them visible; the producer then only polls for them (retries whose
+  // time has come, rows staged by another process).
+  follow_up_ = db_.set_follow_up([this](db::Tx& tx) { return run_unclaimed(tx, nullptr); });
   producer_ = std::thread([this] { produce(); });
   for (int i = 0; i < std::max(1, options_.workers); ++i) {
     workers_.emplace_back([this] { work(); });
@@ -60,6 +72,7 @@ void Runner::notify() {
   {
     std::lock_guard lock(mu_);
     woken_ = true;
+    commit_woken_ = true;
   }
   produce_cv_.notify_one();
 }
@@ -77,6 +90,10 @@ void Runner::stop() {
   }
   produce_cv_.notify_all();
   if (producer_.joinable()) producer_.join();
+  if (follow_up_) {
+    (void)db_.set_follow_up(nullptr);  // returns once the writer no longer runs it
+    follow_up_ = false;
+  }
 
   std::vector<Claimed> unstarted;
   {
@@ -115,21 +132,98 @@ void Runner::stop() {
 }
 
 core::Result<std::vector<db::JobRow>> Runner::claim(int limit, core::Millis now) {
+  std::vector<db::JobRow> claimed;
+  if (claimed_kinds_json_ == "[]") return claimed;
   // A read first: an idle runner polls without taking the write lock.
   bool runnable = false;
   core::Status st = db_.read([&](db::Conn& c) {
-    runnable = db::any_runnable_job(c, now);
+    runnable = db::any_runnable_job_of_kinds(c, claimed_kinds_json_, now);
     return core::Status::ok();
   });
   if (!st) return st;
-  std::vector<db::JobRow> claimed;
   if (!runnable) return claimed;
   st = db_.write([&](db::Tx& tx) {
-    claimed = db::claim_jobs(tx, limit, now, now + options_.lease_ms);
+    claimed = db::claim_jobs_of_kinds(tx, claimed_kinds_json_, limit, now, now + options_.lease_ms);
     return core::Status::ok();
   });
   if (!st) return st;
   return claimed;
+}
+
+core::Result<int> Runner::apply_unclaimed() {
+  if (unclaimed_kinds_json_ == "[]") return 0;
+  bool runnable = false;
+  core::Status st = db_.read([&](db::Conn& c) {
+    runnable = db::any_runnable_job_of_kinds(c, unclaimed_kinds_json_, clock_.now_ms());
+    return core::Status::ok();
+  });
+  if (!st) return st;
+  if (!runnable) return 0;
+  int count = 0;
+  st = db_.write([&](db::Tx& tx) { return run_unclaimed(tx, &count); });
+  if (!st) return st;
+  return count;
+}
+
+core::Status Runner::run_unclaimed(db::Tx& tx, int* count) {
+  const std::int64_t started_us = core::monotonic_us();
+  const core::Millis now = clock_.now_ms();
+  const int limit = std::max(1, options_.complete_batch);
+  const std::vector<db::JobRow> rows =
+      db::runnable_jobs_of_kinds(tx, unclaimed_kinds_json_, limit, now);
+  if (count != nullptr) *count = static_cast<int>(rows.size());
+  if (rows.empty()) return core::Status::ok();
+  struct Outcome {
+    Job job;
+    core::Status status;
+  };
+  auto outcomes = std::make_shared<std::vector<Outcome>>();
+  outcomes->reserve(rows.size());
+  for (const db::JobRow& row : rows) {
+    const int attempt = row.attempt + 1;
+    Outcome o{Job{row.id, row.kind, attempt, row.max_attempts, {}, row.created_at},
+              core::Status::ok()};
+    const Handler* handler = registry_.find(row.kind);
+    o.job.args = nlohmann::json::parse(row.args_json, nullptr, /*allow_exceptions=*/false);
+    if (o.job.args.is_discarded()) {
+      o.status = do_not_retry("args are not valid JSON");
+    } else {
+      o.status = tx.nested([&] {
+        if (handler != nullptr && handler->apply) {
+          core::Status applied = core::Status::ok();
+          try {
+            applied = handler->apply(o.job, tx, now);
+          } catch (const nlohmann::json::exception& e) {
+            applied = do_not_retry(std::string("bad args: ") + e.what());
+          }
+          if (!applied) return applied;
+        }
+        if (!db::complete_unclaimed_job(tx, row.id, attempt, now)) {
+          return core::Status::conflict("job " + std::to_string(row.id) + " changed while it ran");
+        }
+        return core::Status::ok();
+      });
+    }
+    if (!o.status) {
+      const bool discard = !is_retryable(o.status) || attempt >= row.max_attempts;
+      db::fail_unclaimed_job(tx, row.id, attempt, o.status.message(), now,
+                             now + backoff_.jittered_delay_ms(attempt), discard);
+    }
+    outcomes->push_back(std::move(o));
+  }
+  // A full batch: more may be waiting. Group mode runs the follow-up again
+  // after this COMMIT; the producer's loop goes round at once.
+  if (static_cast<int>(rows.size()) == limit) tx.note_job_staged();
+  if (observer_) {
+    tx.after_commit([this, outcomes, now, started_us] {
+      const std::int64_t duration_us = core::monotonic_us() - started_us;
+      for (const Outcome& o : *outcomes) {
+        observer_(AttemptEvent{&o.job, o.status.is_ok(), o.status.message(), now - o.job.created_at,
+                               duration_us});
+      }
+    });
+  }
+  return core::Status::ok();
 }
 
 void Runner::produce() {
@@ -147,6 +241,23 @@ void Runner::produce() {
       want = options_.batch;
       woken_ = false;
     }
+    bool by_commit = false;
+    {
+      std::lock_guard lock(mu_);
+      by_commit = commit_woken_;
+      commit_woken_ = false;
+    }
+    // Unclaimed jobs: in group mode the writer's follow-up already runs the
+    // ones a commit made visible, so only a poll looks for them here.
+    int applied = 0;
+    if (!(follow_up_ && by_commit)) {
+      auto ran = apply_unclaimed();
+      if (ran) {
+        applied = *ran;
+      } else {
+        std::fprintf(stderr, "runner: running jobs failed: %s\n", ran.status().message().c_str());
+      }
+    }
     const core::Millis now = clock_.now_ms();
     auto claimed = claim(want, now);
     const int n = claimed ? static_cast<int>(claimed->size()) : 0;
@@ -158,7 +269,9 @@ void Runner::produce() {
       }
       work_cv_.notify_all();
     }
-    if (claimed && n == want) continue;  // more may be waiting
+    if ((claimed && n == want) || applied >= std::max(1, options_.complete_batch)) {
+      continue;  // more may be waiting
+    }
     if (!claimed)
       std::fprintf(stderr, "runner: claim failed: %s\n", claimed.status().message().c_str());
     std::unique_lock lock(mu_);
@@ -176,20 +289,8 @@ void Runner::work() {
       if (queue_.empty()) return;
       batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
-      // Apply-only jobs travel together: one transaction completes them all.
-      if (apply_only(batch.front().row.kind)) {
-        while (!queue_.empty() && static_cast<int>(batch.size()) < options_.complete_batch &&
-               apply_only(queue_.front().row.kind)) {
-          batch.push_back(std::move(queue_.front()));
-          queue_.pop_front();
-        }
-      }
     }
-    if (batch.size() > 1) {
-      run_apply_batch(batch);
-    } else {
-      run_job(batch.front().row, batch.front().claimed_at);
-    }
+    run_job(batch.front().row, batch.front().claimed_at);
     {
       std::lock_guard lock(mu_);
       busy_ -= static_cast<int>(batch.size());
@@ -198,77 +299,6 @@ void Runner::work() {
     }
     produce_cv_.notify_one();
     idle_cv_.notify_all();
-  }
-}
-
-bool Runner::apply_only(const std::string& kind) const {
-  const Handler* handler = registry_.find(kind);
-  return handler != nullptr && !handler->perform;
-}
-
-void Runner::run_apply_batch(const std::vector<Claimed>& batch) {
-  const std::int64_t started_us = core::monotonic_us();
-  if (options_.test_delay_ms > 0) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(options_.test_delay_ms));
-  }
-  struct Outcome {
-    Job job;
-    core::Status status;
-  };
-  std::vector<Outcome> outcomes;
-  core::Status st = db_.write([&](db::Tx& tx) {
-    outcomes.clear();  // the phase may run again (group commit re-runs innocent phases)
-    const core::Millis now = clock_.now_ms();
-    for (const Claimed& c : batch) {
-      const db::JobRow& row = c.row;
-      Outcome o{Job{row.id, row.kind, row.attempt, row.max_attempts, {}, row.created_at},
-                core::Status::ok()};
-      const Handler* handler = registry_.find(row.kind);
-      o.job.args = nlohmann::json::parse(row.args_json, nullptr, /*allow_exceptions=*/false);
-      bool claim_lost = false;
-      if (o.job.args.is_discarded()) {
-        o.status = do_not_retry("args are not valid JSON");
-      } else {
-        o.status = tx.nested([&] {
-          if (handler->apply) {
-            core::Status applied = core::Status::ok();
-            try {
-              applied = handler->apply(o.job, tx, now);
-            } catch (const nlohmann::json::exception& e) {
-              applied = do_not_retry(std::string("bad args: ") + e.what());
-            }
-            if (!applied) return applied;
-          }
-          if (!db::complete_job(tx, row.id, row.attempt, now)) {
-            claim_lost = true;  // timed out or rescued meanwhile: undo the effect
-            return core::Status::conflict("claim of attempt " + std::to_string(row.attempt) +
-                                          " was lost");
-          }
-          return core::Status::ok();
-        });
-      }
-      if (!o.status && !claim_lost) {
-        const bool discard = !is_retryable(o.status) || row.attempt >= row.max_attempts;
-        db::fail_job(tx, row.id, row.attempt, o.status.message(), now,
-                     now + backoff_.jittered_delay_ms(row.attempt), discard);
-      }
-      outcomes.push_back(std::move(o));
-    }
-    return core::Status::ok();
-  });
-  if (!st) {
-    // The batch's transaction failed as a whole (busy, disk full ...): give
-    // each job its own attempt, which records its own failure if it fails.
-    for (const Claimed& c : batch) run_job(c.row, c.claimed_at);
-    return;
-  }
-  if (observer_) {
-    const std::int64_t duration_us = core::monotonic_us() - started_us;
-    for (std::size_t i = 0; i < outcomes.size(); ++i) {
-      const Outcome& o = outcomes[i];
-      observer_(AttemptEvent{&o.job, o.status.is_ok(), o.status.message(),
-                             batch[i].claimed_at - batch[i].row.created_at, duration_us});
-    }
   }
 }
 
@@ -338,36 +368,22 @@ core::Result<int> Runner::heartbeat_once() {
 }
 
 core::Result<int> Runner::run_once() {
+  auto applied = apply_unclaimed();
+  if (!applied) return applied.status();
   const core::Millis now = clock_.now_ms();
   auto claimed = claim(options_.batch, now);
   if (!claimed) return claimed.status();
   std::vector<Claimed> unstarted;
-  std::vector<Claimed> together;  // consecutive apply-only jobs, completed in one transaction
-  auto flush = [&] {
-    if (together.size() > 1) {
-      run_apply_batch(together);
-    } else if (together.size() == 1) {
-      run_job(together.front().row, together.front().claimed_at);
-    }
-    together.clear();
-  };
   for (const auto& row : *claimed) {
     if (stopping()) {
       // On shutdown, give the rest of the batch back.
       unstarted.push_back(Claimed{row, now});
       continue;
     }
-    if (apply_only(row.kind)) {
-      together.push_back(Claimed{row, now});
-      if (static_cast<int>(together.size()) >= options_.complete_batch) flush();
-      continue;
-    }
-    flush();
     run_job(row, now);
   }
-  flush();
   release(unstarted);
-  return static_cast<int>(claimed->size() - unstarted.size());
+  return *applied + static_cast<int>(claimed->size() - unstarted.size());
 }
 
 void Runner::release(const std::vector<Claimed>& unstarted) {

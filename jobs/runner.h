@@ -9,28 +9,36 @@
 // net for rows staged by anyone else (another process, the sqlite3 CLI) and
 // for retries whose run_at has come.
 //
-// A job's attempt: claimed in a batch by one UPDATE ... RETURNING (lease
-// `lease_ms`, attempt + 1), then `perform` outside any transaction, then
-// `apply` + complete in one transaction (exactly-once effect in this
-// database). A failure appends the error and makes the job retryable at now +
-// backoff, or discarded at max_attempts (at once for do_not_retry()). Every
-// write about a claimed job is fenced by its attempt number, so once an
-// attempt lost its claim (timed out, or rescued after its lease expired)
-// nothing it does afterwards is written: its apply is rolled back.
+// A claimed job's attempt (kinds with a `perform`): claimed in a batch by one UPDATE ... RETURNING
+// (lease `lease_ms`, attempt + 1), then `perform` outside any transaction, then `apply` + complete
+// in one transaction (exactly-once effect in this database). A failure appends the error and makes
+// the job retryable at now + backoff, or discarded at max_attempts (at once for do_not_retry()).
+// Every write about a claimed job is fenced by its attempt number, so once an attempt lost its
+// claim (timed out, or rescued after its lease expired) nothing it does afterwards is written: its
+// apply is rolled back.
 //
 // While a handler runs, the heartbeat extends its lease every lease/3 and
 // fails it once it exceeds its kind's (or job's) timeout. A handler cannot be
 // interrupted: a timed-out one keeps its worker until it returns, and what it
 // returns is ignored.
 //
-// Batched completion: a job whose handler has no `perform` (its whole effect
-// is an `apply` in this database) needs no work outside a transaction, so a
-// worker takes every such job waiting in the queue (up to complete_batch)
-// and completes them in ONE transaction, each job's apply + complete inside
-// its own nested savepoint (db::Tx::nested). A job that fails rolls back
-// only its savepoint and has its failure recorded in the same transaction;
-// the others complete. One commit (one fsync) then serves the whole batch.
-// If that transaction fails as a whole, each job is run again on its own.
+// Unclaimed jobs: a job whose handler has no `perform` (its whole effect is
+// an `apply` in this database) needs nothing outside a transaction, so it is
+// never claimed. One write transaction reads up to complete_batch runnable
+// such jobs and, for each inside its own nested savepoint (db::Tx::nested),
+// runs its apply and marks it completed (available|retryable -> completed,
+// attempt + 1) or, when it fails, rolls back only its own effect and records
+// the failure (retryable with backoff, or discarded). The transaction is the
+// attempt: a crash before COMMIT leaves the job as it was, never `running`,
+// so nothing needs a lease, a heartbeat or a rescue, and a crash does not use
+// up an attempt. One commit (one fsync) serves the whole batch. In group
+// commit mode start() installs this phase as the database's follow-up
+// (db::Database::set_follow_up): the writer thread runs it first in the
+// transaction right after any COMMIT that staged jobs, so a fresh job starts
+// without a thread hand-off; the producer still polls for retries whose
+// time has come. Jobs with a `perform` are claimed as above. A job whose
+// kind no handler is registered for is neither claimed nor run: it stays
+// `available` until a binary that knows its kind runs it.
 //
 // Threads: start() launches the producer, `workers` worker threads and the
 // heartbeat thread. run_once() and heartbeat_once() run one pass on the
@@ -60,7 +68,7 @@ namespace jobs {
 struct RunnerOptions {
   // Jobs claimed per UPDATE ... RETURNING, when fewer than `workers` wait.
   int batch = 256;
-  // Apply-only jobs (no `perform`) a worker completes in one transaction,
+  // Unclaimed jobs (no `perform`) run and completed in one transaction,
   // each in its own nested savepoint.
   int complete_batch = 256;
   int workers = 1;                // threads running handlers after start()
@@ -72,13 +80,16 @@ struct RunnerOptions {
   // rescued (after restart, or by another runner once their lease expires).
   core::Millis shutdown_timeout_ms = 10000;
 
-  // Test seam (--test-job-delay): each attempt sleeps this long after its
-  // claim, so a crash test can catch jobs running. 0 in production.
+  // Test seam (--test-job-delay): each claimed attempt sleeps this long
+  // after its claim, so a crash test can catch jobs running. 0 in
+  // production. Unclaimed jobs never sleep (their attempt is a transaction).
   core::Millis test_delay_ms = 0;
 };
 
 // Observes each attempt (metrics, logs). Called on the thread that ran the
-// attempt (a worker, or run_once()'s caller), so it must be thread-safe.
+// attempt (a worker, the producer, the database's writer thread for the
+// follow-up, or run_once()'s caller) after the attempt's transaction
+// committed, so it must be thread-safe and quick.
 struct AttemptEvent {
   const Job* job = nullptr;
   bool ok = false;
@@ -143,12 +154,15 @@ class Runner {
   };
 
   core::Result<std::vector<db::JobRow>> claim(int limit, core::Millis now);
+  // One transaction of unclaimed jobs (a read first: none runnable, no write).
+  // Returns how many were attempted.
+  core::Result<int> apply_unclaimed();
+  // The phase itself; `count` (may be null) gets how many jobs it attempted.
+  core::Status run_unclaimed(db::Tx& tx, int* count);
   void produce();
   void work();
   void beat();
   void run_job(const db::JobRow& row, core::Millis claimed_at);
-  bool apply_only(const std::string& kind) const;
-  void run_apply_batch(const std::vector<Claimed>& batch);
   void release(const std::vector<Claimed>& unstarted);
 
   db::Database& db_;
@@ -156,6 +170,9 @@ class Runner {
   const core::Clock& clock_;
   const RunnerOptions options_;
   const Backoff backoff_;
+  std::string unclaimed_kinds_json_;  // JSON array: registered kinds without `perform`
+  std::string claimed_kinds_json_;    // JSON array: registered kinds with `perform`
+  bool follow_up_ = false;            // start() installed run_unclaimed as the follow-up
   std::function<void(const AttemptEvent&)> observer_;
 
   mutable std::mutex mu_;
@@ -164,6 +181,7 @@ class Runner {
   std::condition_variable idle_cv_;     // busy_ reached 0
   std::condition_variable beat_cv_;     // beats_exit_
   bool woken_ = false;                  // guarded by mu_
+  bool commit_woken_ = false;           // guarded by mu_: notify() since the last pass
   bool stopping_ = false;               // guarded by mu_
   bool stopped_ = false;                // guarded by mu_: stop() finished
   bool workers_exit_ = false;           // guarded by mu_

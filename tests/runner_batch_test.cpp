@@ -1,7 +1,9 @@
-// Batched completion: apply-only jobs claimed together complete in one
-// transaction, each inside its own nested savepoint, so a job that fails (by
-// returning an error or by breaking a constraint) rolls back only itself and
-// has its failure recorded, while the others complete.
+// Unclaimed jobs: jobs whose whole effect is an apply in this database are
+// never claimed. One transaction runs a batch of them, each inside its own
+// nested savepoint, so a job that fails (by returning an error or by breaking
+// a constraint) rolls back only itself and has its failure recorded, while
+// the others complete. In group commit mode the writer runs them in the
+// transaction right after the COMMIT that staged them (the follow-up).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -11,6 +13,8 @@
 #include "db/users.h"
 #include "jobs/handler.h"
 #include "jobs/runner.h"
+
+#include <thread>
 #include "tests/support/harness.h"
 
 namespace {
@@ -82,17 +86,61 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE_FIXTURE(Fixture, "completes a claimed batch of apply-only jobs in one transaction") {
+TEST_CASE_FIXTURE(Fixture, "runs a batch of apply-only jobs in one transaction, unclaimed") {
   for (int i = 0; i < 20; ++i) stage("deliver");
   jobs::RunnerOptions options;
   options.batch = 64;
   jobs::Runner runner(*db, registry, clock, options);
   const auto writes_before = db->counters().write_tx.load();
   CHECK(runner.run_once().value() == 20);
-  // One claim, one completion: not one transaction per job.
-  CHECK(db->counters().write_tx.load() - writes_before == 2);
-  CHECK(jobs_in("completed").size() == 20);
+  // No claim: one transaction runs and completes them all.
+  CHECK(db->counters().write_tx.load() - writes_before == 1);
+  CHECK(jobs_in("running").empty());
+  const auto done = jobs_in("completed");
+  REQUIRE(done.size() == 20);
+  for (const auto& j : done) {
+    CHECK(j.attempt == 1);
+    CHECK(j.attempted_at == std::optional<core::Millis>(clock.now_ms()));
+    CHECK(j.finished_at == std::optional<core::Millis>(clock.now_ms()));
+    CHECK_FALSE(j.lease_until.has_value());
+  }
   CHECK(messages_to("batch@example.com") == 20);
+}
+
+TEST_CASE_FIXTURE(Fixture, "a batch as large as the limit leaves the rest to the next pass") {
+  for (int i = 0; i < 5; ++i) stage("deliver");
+  jobs::RunnerOptions options;
+  options.complete_batch = 3;
+  jobs::Runner runner(*db, registry, clock, options);
+  CHECK(runner.run_once().value() == 3);
+  CHECK(jobs_in("available").size() == 2);
+  CHECK(runner.run_once().value() == 2);
+  CHECK(jobs_in("completed").size() == 5);
+}
+
+TEST_CASE_FIXTURE(Fixture,
+                  "group commit: the writer runs a staged job right after its commit, until stop") {
+  jobs::RunnerOptions options;
+  options.poll_interval_ms = 3'600'000;  // the producer never polls during this test
+  jobs::Runner runner(*db, registry, clock, options);
+  runner.start();
+  // Let the producer's first pass (nothing to do) finish; nothing notifies it
+  // afterwards (this database has no commit listener).
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto writes_before = db->counters().write_tx.load();
+  const auto commits_before = db->counters().commits.load();
+  stage("deliver");
+  REQUIRE(testing::eventually([&] { return jobs_in("completed").size() == 1; }));
+  CHECK(messages_to("batch@example.com") == 1);
+  // Only the staging write() was asked for; the job ran in the writer's own
+  // follow-up transaction, the one after the staging commit.
+  CHECK(db->counters().write_tx.load() - writes_before == 1);
+  CHECK(db->counters().commits.load() - commits_before == 2);
+
+  runner.stop();
+  stage("deliver");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(jobs_in("available").size() == 1);  // no follow-up after stop()
 }
 
 TEST_CASE_FIXTURE(Fixture, "a failing job in a batch rolls back only itself and records why") {
