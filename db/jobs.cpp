@@ -15,11 +15,6 @@ namespace {
 
 // A runnable row `j`: its run_at has come and no older job of its serial key
 // is unfinished (the jobs_serial index answers that).
-#define AC_JOB_COLUMNS_J                                                                 \
-  "j.id, j.kind, j.state, j.args, j.attempt, j.max_attempts, j.priority, j.run_at, "     \
-  "j.created_at, j.attempted_at, j.lease_until, j.finished_at, j.errors, j.unique_key, " \
-  "j.timeout_ms, j.serial_key"
-
 #define AC_RUNNABLE                                                                        \
   "j.state IN ('available','retryable') AND j.run_at <= ?1 AND (j.serial_key IS NULL OR "  \
   "NOT EXISTS (SELECT 1 FROM jobs AS e WHERE e.serial_key = j.serial_key AND e.id < j.id " \
@@ -61,7 +56,7 @@ constexpr char kClaimJobsOfKinds[] =
     "RETURNING " AC_JOB_COLUMNS;
 // Unclaimed jobs: read, run and finished inside one write transaction.
 constexpr char kRunnableOfKinds[] =
-    "SELECT " AC_JOB_COLUMNS_J " FROM jobs AS j INDEXED BY jobs_claimable WHERE " AC_RUNNABLE
+    "SELECT " AC_JOB_COLUMNS " FROM jobs AS j INDEXED BY jobs_claimable WHERE " AC_RUNNABLE
     " AND j.kind IN (SELECT value FROM json_each(?2)) "
     "ORDER BY j.priority, j.run_at, j.id LIMIT ?3";
 constexpr char kCompleteUnclaimed[] =
@@ -117,7 +112,6 @@ constexpr char kListJobs[] = "SELECT " AC_JOB_COLUMNS
                              "AND (?2 IS NULL OR kind = ?2) ORDER BY id DESC LIMIT ?3";
 
 #undef AC_JOB_COLUMNS
-#undef AC_JOB_COLUMNS_J
 #undef AC_RUNNABLE
 
 std::optional<core::Millis> opt_int(SQLite::Statement& s, int i) {
@@ -250,44 +244,49 @@ std::vector<JobRow> runnable_jobs_of_kinds(Tx& tx, const std::string& kinds_json
   return out;
 }
 
-bool complete_unclaimed_job(Tx& tx, std::int64_t id, int attempt, core::Millis now) {
-  auto q = tx.conn().query(kCompleteUnclaimed);
+namespace {
+
+// kCompleteJob and kCompleteUnclaimed share their parameters (?1 id, ?2
+// attempt, ?3 now), as do kFailJob and kFailUnclaimed (?1 id, ?2 attempt,
+// ?3 message, ?4 now, ?5 retry_at, ?6 discard).
+bool complete_with(Tx& tx, const char* sql, std::int64_t id, int attempt, core::Millis now) {
+  auto q = tx.conn().query(sql);
   q->bind(1, id);
   q->bind(2, attempt);
   q->bind(3, static_cast<std::int64_t>(now));
   return q->exec() == 1;
+}
+
+bool fail_with(Tx& tx, const char* sql, std::int64_t id, int attempt, const std::string& message,
+               core::Millis now, core::Millis retry_at, bool discard) {
+  auto q = tx.conn().query(sql);
+  q->bind(1, id);
+  q->bind(2, attempt);
+  q->bindNoCopy(3, message);
+  q->bind(4, static_cast<std::int64_t>(now));
+  q->bind(5, static_cast<std::int64_t>(retry_at));
+  q->bind(6, discard ? 1 : 0);
+  return q->exec() == 1;
+}
+
+}  // namespace
+
+bool complete_unclaimed_job(Tx& tx, std::int64_t id, int attempt, core::Millis now) {
+  return complete_with(tx, kCompleteUnclaimed, id, attempt, now);
 }
 
 bool fail_unclaimed_job(Tx& tx, std::int64_t id, int attempt, const std::string& message,
                         core::Millis now, core::Millis retry_at, bool discard) {
-  auto q = tx.conn().query(kFailUnclaimed);
-  q->bind(1, id);
-  q->bind(2, attempt);
-  q->bindNoCopy(3, message);
-  q->bind(4, static_cast<std::int64_t>(now));
-  q->bind(5, static_cast<std::int64_t>(retry_at));
-  q->bind(6, discard ? 1 : 0);
-  return q->exec() == 1;
+  return fail_with(tx, kFailUnclaimed, id, attempt, message, now, retry_at, discard);
 }
 
 bool complete_job(Tx& tx, std::int64_t id, int attempt, core::Millis now) {
-  auto q = tx.conn().query(kCompleteJob);
-  q->bind(1, id);
-  q->bind(2, attempt);
-  q->bind(3, static_cast<std::int64_t>(now));
-  return q->exec() == 1;
+  return complete_with(tx, kCompleteJob, id, attempt, now);
 }
 
 bool fail_job(Tx& tx, std::int64_t id, int attempt, const std::string& message, core::Millis now,
               core::Millis retry_at, bool discard) {
-  auto q = tx.conn().query(kFailJob);
-  q->bind(1, id);
-  q->bind(2, attempt);
-  q->bindNoCopy(3, message);
-  q->bind(4, static_cast<std::int64_t>(now));
-  q->bind(5, static_cast<std::int64_t>(retry_at));
-  q->bind(6, discard ? 1 : 0);
-  return q->exec() == 1;
+  return fail_with(tx, kFailJob, id, attempt, message, now, retry_at, discard);
 }
 
 int rescue_jobs(Tx& tx, core::Millis now, core::Millis lease_cutoff) {

@@ -131,18 +131,23 @@ void Runner::stop() {
   }
 }
 
-core::Result<std::vector<db::JobRow>> Runner::claim(int limit, core::Millis now) {
-  std::vector<db::JobRow> claimed;
-  if (claimed_kinds_json_ == "[]") return claimed;
-  // A read first: an idle runner polls without taking the write lock.
+core::Result<bool> Runner::any_runnable(const std::string& kinds_json, core::Millis now) {
+  // A read: an idle runner polls without taking the write lock.
   bool runnable = false;
   core::Status st = db_.read([&](db::Conn& c) {
-    runnable = db::any_runnable_job_of_kinds(c, claimed_kinds_json_, now);
+    runnable = db::any_runnable_job_of_kinds(c, kinds_json, now);
     return core::Status::ok();
   });
   if (!st) return st;
-  if (!runnable) return claimed;
-  st = db_.write([&](db::Tx& tx) {
+  return runnable;
+}
+
+core::Result<std::vector<db::JobRow>> Runner::claim(int limit, core::Millis now) {
+  std::vector<db::JobRow> claimed;
+  auto runnable = any_runnable(claimed_kinds_json_, now);
+  if (!runnable) return runnable.status();
+  if (!*runnable) return claimed;
+  core::Status st = db_.write([&](db::Tx& tx) {
     claimed = db::claim_jobs_of_kinds(tx, claimed_kinds_json_, limit, now, now + options_.lease_ms);
     return core::Status::ok();
   });
@@ -151,16 +156,11 @@ core::Result<std::vector<db::JobRow>> Runner::claim(int limit, core::Millis now)
 }
 
 core::Result<int> Runner::apply_unclaimed() {
-  if (unclaimed_kinds_json_ == "[]") return 0;
-  bool runnable = false;
-  core::Status st = db_.read([&](db::Conn& c) {
-    runnable = db::any_runnable_job_of_kinds(c, unclaimed_kinds_json_, clock_.now_ms());
-    return core::Status::ok();
-  });
-  if (!st) return st;
-  if (!runnable) return 0;
+  auto runnable = any_runnable(unclaimed_kinds_json_, clock_.now_ms());
+  if (!runnable) return runnable.status();
+  if (!*runnable) return 0;
   int count = 0;
-  st = db_.write([&](db::Tx& tx) { return run_unclaimed(tx, &count); });
+  core::Status st = db_.write([&](db::Tx& tx) { return run_unclaimed(tx, &count); });
   if (!st) return st;
   return count;
 }

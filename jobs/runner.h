@@ -94,7 +94,9 @@ struct AttemptEvent {
   const Job* job = nullptr;
   bool ok = false;
   std::string error;
-  core::Millis commit_to_start_ms = 0;  // claim time - created_at (first attempt only meaningful)
+  // Start of the attempt (claim, or the unclaimed transaction) - created_at:
+  // staged-to-start, meaningful for the first attempt only.
+  core::Millis commit_to_start_ms = 0;
   std::int64_t duration_us = 0;
 };
 
@@ -153,6 +155,8 @@ class Runner {
     bool timed_out = false;
   };
 
+  // True when a job of one of `kinds_json` (a JSON array) is runnable; a read.
+  core::Result<bool> any_runnable(const std::string& kinds_json, core::Millis now);
   core::Result<std::vector<db::JobRow>> claim(int limit, core::Millis now);
   // One transaction of unclaimed jobs (a read first: none runnable, no write).
   // Returns how many were attempted.
