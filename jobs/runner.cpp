@@ -132,6 +132,7 @@ void Runner::stop() {
 }
 
 core::Result<bool> Runner::any_runnable(const std::string& kinds_json, core::Millis now) {
+  if (kinds_json == "[]") return false;  // no such kinds registered: nothing to read
   // A read: an idle runner polls without taking the write lock.
   bool runnable = false;
   core::Status st = db_.read([&](db::Conn& c) {
