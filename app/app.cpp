@@ -63,11 +63,8 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   // within about a third of a lease.
   app->rescuer_ = std::make_unique<jobs::Rescuer>(
       *app->db_, clock, jobs::RescuerOptions{std::max<core::Millis>(50, cfg.job_lease_ms / 3)});
-  // A retention of seconds is cleaned within about a quarter of it.
-  app->cleaner_ = std::make_unique<jobs::Cleaner>(
-      *app->db_, clock,
-      jobs::CleanerOptions{cfg.job_retention_ms,
-                           std::clamp<core::Millis>(cfg.job_retention_ms / 4, 100, 60'000)});
+  app->cleaner_ =
+      std::make_unique<jobs::Cleaner>(*app->db_, clock, jobs::CleanerOptions{cfg.job_retention_ms});
   jobs::Runner* runner = app->runner_.get();
   runner->set_observer(record_job_attempt);
   app->db_->set_commit_listener([runner](const db::CommitInfo& info) {
