@@ -333,15 +333,15 @@ void check_feature_invariants(SQLite::Database& db, const std::vector<Sent>& sen
   zero("paid order has exactly its one succeeded charge",
        "SELECT count(*) FROM orders o JOIN idempotency_keys k ON k.order_id = o.id "
        "WHERE o.state IN ('paid','ready_to_ship') AND (SELECT count(*) FROM gateway_charges g "
-       "WHERE g.idempotency_key = k.key AND g.status = 'succeeded' "
+       "WHERE g.idempotency_key = k.gateway_key AND g.status = 'succeeded' "
        "AND g.charge_id = o.charge_id) != 1");
   zero("declined order has its declined charge",
        "SELECT count(*) FROM orders o JOIN idempotency_keys k ON k.order_id = o.id "
        "WHERE o.state = 'payment_failed' AND (SELECT count(*) FROM gateway_charges g "
-       "WHERE g.idempotency_key = k.key AND g.status = 'declined') != 1");
+       "WHERE g.idempotency_key = k.gateway_key AND g.status = 'declined') != 1");
   zero("no charge without an order under its key",
        "SELECT count(*) FROM gateway_charges g WHERE NOT EXISTS (SELECT 1 FROM idempotency_keys "
-       "k WHERE k.key = g.idempotency_key AND k.order_id IS NOT NULL)");
+       "k WHERE k.gateway_key = g.idempotency_key AND k.order_id IS NOT NULL)");
   for (const char* kind : {"send_sms", "prepare_for_shipping"}) {
     CAPTURE(kind);
     const std::string per_order =
@@ -768,7 +768,18 @@ TEST_CASE("kill -9 under load loses and duplicates nothing, round after round") 
       CHECK(again.status == s->status);
       CHECK(again.header("Idempotent-Replayed") == "true");
       CHECK(again.body == s->body);
-      auto charges = testing::request(gateway, "GET", "/v1/charges?idempotency_key=" + key);
+      // Under the gateway key the key's record holds (our own, per operation).
+      std::string gateway_key;
+      {
+        SQLite::Database db(db_path, SQLite::OPEN_READONLY);
+        SQLite::Statement q(db,
+                            "SELECT coalesce(gateway_key, '') FROM idempotency_keys "
+                            "WHERE key = ?1 AND path = '/checkout'");
+        q.bind(1, key);
+        if (q.executeStep()) gateway_key = q.getColumn(0).getString();
+      }
+      REQUIRE_FALSE(gateway_key.empty());
+      auto charges = testing::request(gateway, "GET", "/v1/charges?idempotency_key=" + gateway_key);
       REQUIRE(charges.status == 200);
       CHECK(charges.json()["count"] == 1);
       fig.checks += 2;
