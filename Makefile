@@ -74,13 +74,16 @@ bench: deps
 screenshot: build
 	node tests/browser/dashboard.mjs build/aftercommit /usr/bin/chromium docs/dashboard.png
 
-# Crash torture, long form: the torture suite with ROUNDS kill -9 rounds
-# (`make test` runs it with 20). Prints its figures on the last line.
+# Crash torture, long form: the torture suite with ROUNDS kill -9 rounds and
+# LONG_ROUNDS rounds of its long-horizon mode (retention and TTLs of seconds,
+# a second server process on the file); `make test` runs 20 and 6. Each mode
+# prints its figures on one line.
 ROUNDS ?= 200
+LONG_ROUNDS ?= 100
 torture: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DAFTERCOMMIT_SANITIZE=address
 	cmake --build build-asan -j $(JOBS) --target aftercommit torture_test
-	AFTERCOMMIT_TORTURE_ROUNDS=$(ROUNDS) ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	AFTERCOMMIT_TORTURE_ROUNDS=$(ROUNDS) AFTERCOMMIT_TORTURE_LONG_ROUNDS=$(LONG_ROUNDS) ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ./build-asan/torture_test
 
 # libFuzzer targets (tests/fuzz/targets.h), each run FUZZ_SECONDS from the seed

@@ -75,29 +75,29 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
     if (info.jobs_staged) runner->notify();
   });
 
-  // Holding the runner lock proves no other runner is alive, so jobs left
-  // `running` are orphans of a process that died: rescue them now rather than
-  // after their lease. Without it, only expired leases are rescued.
-  app->runner_lock_ = std::make_unique<jobs::RunnerLock>(jobs::RunnerLock::acquire(cfg.db_path));
-  auto rescued =
-      app->runner_lock_->held() ? app->rescuer_->rescue_all_running() : app->rescuer_->run_once();
+  // Start-up recovery takes over only what is provably abandoned: another
+  // process may be serving this file right now (docs/RELIABILITY.md "Across
+  // processes"), and nothing local (no lock, no pid file) proves it dead.
+  // A job is abandoned when its lease expired (a live runner heartbeats it);
+  // a key lock when it is older than --idempotency-lock-timeout (what a
+  // request or the completer would take over anyway). A process killed just
+  // now gets its jobs back once their lease ends, from whichever rescuer runs.
+  auto rescued = app->rescuer_->run_once();
   if (!rescued)
     return core::Status(rescued.status().code(), "rescuing jobs: " + rescued.status().message());
   if (*rescued > 0)
-    core::log::warn("jobs_rescued",
-                    {{"count", *rescued}, {"reason", "left running by a previous process"}});
-
-  if (app->runner_lock_->held()) {
-    // Same proof as above: a locked idempotency key belongs to a request of a
-    // dead process, so a retry (or the completer) may resume it at once.
+    core::log::warn("jobs_rescued", {{"count", *rescued}, {"reason", "lease expired"}});
+  {
     int released = 0;
+    const core::Millis stale_before = clock.now_ms() - cfg.idempotency_lock_timeout_ms;
     core::Status st = app->db_->write([&](db::Tx& tx) {
-      released = db::release_all_key_locks(tx);
+      released = db::release_stale_key_locks(tx, stale_before);
       return core::Status::ok();
     });
     if (!st) return core::Status(st.code(), "releasing idempotency keys: " + st.message());
     if (released > 0)
-      std::fprintf(stderr, "released %d idempotency key(s) left locked by a previous process\n",
+      std::fprintf(stderr,
+                   "released %d idempotency key lock(s) older than --idempotency-lock-timeout\n",
                    released);
   }
 

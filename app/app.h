@@ -2,13 +2,13 @@
 // server. main() and the in-process integration tests both start one.
 //
 // Start-up order: open + migrate the database, register the job kinds and
-// save their defaults, take the runner lock and rescue orphaned jobs (and,
-// holding it, release idempotency-key locks left by a dead process), start
-// the fake gateway when asked, bind; serve() starts the runner, rescuer,
+// save their defaults, rescue jobs whose lease expired and release key locks
+// older than the lock timeout (never more: another process may be serving the
+// same file), start the fake gateway when asked, bind; serve() starts the runner, rescuer,
 // cleaner, completer and key reaper. Shutdown (request_stop, e.g. on
 // SIGTERM): stop accepting and let in-flight requests finish, then stop the
 // completer and reaper, then the runner: no more claims, running jobs may
-// finish within --shutdown-timeout; what is left is rescued at the next start.
+// finish within --shutdown-timeout; what is left is rescued once its lease ends.
 #pragma once
 
 #include <atomic>
@@ -67,7 +67,6 @@ class App {
   Config config_;
   const core::Clock& clock_;
   std::unique_ptr<db::Database> db_;
-  std::unique_ptr<jobs::RunnerLock> runner_lock_;
   jobs::Registry registry_;
   std::unique_ptr<jobs::Runner> runner_;
   std::unique_ptr<FakeGateway> fake_gateway_;

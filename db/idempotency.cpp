@@ -37,8 +37,8 @@ constexpr char kLockKey[] =
     "UPDATE idempotency_keys SET locked_at = ?2, last_run_at = ?2 "
     "WHERE id = ?1 AND recovery_point <> 'finished' AND (locked_at IS NULL OR locked_at < ?3)";
 constexpr char kUnlockKey[] = "UPDATE idempotency_keys SET locked_at = NULL WHERE id = ?1";
-constexpr char kReleaseAllLocks[] =
-    "UPDATE idempotency_keys SET locked_at = NULL WHERE locked_at IS NOT NULL";
+constexpr char kReleaseStaleLocks[] =
+    "UPDATE idempotency_keys SET locked_at = NULL WHERE locked_at < ?1";
 constexpr char kListAbandoned[] = "SELECT " KEY_COLUMNS
                                   " FROM idempotency_keys WHERE recovery_point <> 'finished' "
                                   "AND last_run_at < ?1 AND (locked_at IS NULL OR locked_at < ?2) "
@@ -157,8 +157,10 @@ void unlock_key(Tx& tx, std::int64_t id) {
   q->exec();
 }
 
-int release_all_key_locks(Tx& tx) {
-  return tx.conn().query(kReleaseAllLocks)->exec();
+int release_stale_key_locks(Tx& tx, core::Millis stale_before) {
+  auto q = tx.conn().query(kReleaseStaleLocks);
+  q->bind(1, static_cast<std::int64_t>(stale_before));
+  return q->exec();
 }
 
 std::vector<IdempotencyKeyRow> list_abandoned_keys(Conn& conn, core::Millis idle_before,

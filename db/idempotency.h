@@ -85,9 +85,10 @@ void finish_key(Tx& tx, std::int64_t id, const StoredResponse& response, core::M
 // than `stale_before`. False when it is finished or locked by someone alive.
 bool lock_key(Tx& tx, std::int64_t id, core::Millis now, core::Millis stale_before);
 void unlock_key(Tx& tx, std::int64_t id);
-// Unlocks every key: only safe when no other process can hold one (the
-// runner lock proves it), at start-up.
-int release_all_key_locks(Tx& tx);
+// Unlocks the keys whose lock is older than `stale_before` (now minus the
+// lock timeout): the locks lock_key would take over anyway. Never every lock:
+// another live process may hold the others.
+int release_stale_key_locks(Tx& tx, core::Millis stale_before);
 
 // Unfinished keys untouched since `idle_before` whose lock is free or older
 // than `stale_before`, oldest first.

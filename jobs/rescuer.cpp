@@ -1,7 +1,6 @@
 #include "jobs/rescuer.h"
 
 #include <cstdio>
-#include <limits>
 
 #include "db/jobs.h"
 
@@ -19,17 +18,6 @@ core::Result<int> Rescuer::run_once() {
   int rescued = 0;
   st = db_.write([&](db::Tx& tx) {
     rescued = db::rescue_jobs(tx, now, now);
-    return core::Status::ok();
-  });
-  if (!st) return st;
-  return rescued;
-}
-
-core::Result<int> Rescuer::rescue_all_running() {
-  const core::Millis now = clock_.now_ms();
-  int rescued = 0;
-  core::Status st = db_.write([&](db::Tx& tx) {
-    rescued = db::rescue_jobs(tx, now, std::numeric_limits<core::Millis>::max());
     return core::Status::ok();
   });
   if (!st) return st;

@@ -6,8 +6,16 @@
 // was claimed with is thereby fenced out: if that runner was only slow, its
 // late completion changes nothing.
 //
+// The lease is the only evidence that a runner is gone: several processes may
+// serve one database, so no process-local fact (a lock it holds, its own
+// start-up) says another one's running jobs are orphans. Rescuing only
+// expired leases makes every process's rescuer safe to run at once: each
+// rescue is one fenced UPDATE, and a live runner's heartbeat keeps its
+// leases out of reach (docs/RELIABILITY.md "Across processes").
+//
 // run_once() reads first and takes the write lock only when some lease has
-// expired. start() runs it every `interval_ms` on its own thread.
+// expired. start() runs it every `interval_ms` on its own thread; App also
+// runs it once at start-up.
 #pragma once
 
 #include "core/clock.h"
@@ -28,9 +36,6 @@ class Rescuer {
 
   // Rescues running jobs whose lease ended before now; returns how many.
   core::Result<int> run_once();
-  // Rescues every running job, whatever its lease: only for a process that
-  // holds the RunnerLock at start-up, when every running job is an orphan.
-  core::Result<int> rescue_all_running();
 
   void start();
   void stop() { loop_.stop(); }

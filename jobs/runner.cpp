@@ -1,13 +1,8 @@
 #include "jobs/runner.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <limits>
 #include <random>
 #include <thread>
 
@@ -113,7 +108,7 @@ void Runner::stop() {
     if (!drained) {
       std::fprintf(stderr,
                    "runner: %d job(s) still running after the shutdown timeout; they are "
-                   "rescued once their lease expires or at the next start\n",
+                   "rescued once their lease expires\n",
                    busy_);
     }
     beats_exit_ = true;
@@ -471,33 +466,6 @@ void Runner::run_job(const db::JobRow& row, core::Millis claimed_at) {
     observer_(AttemptEvent{&job, st.is_ok(), st.message(), claimed_at - row.created_at,
                            core::monotonic_us() - started_us});
   }
-}
-
-core::Result<int> Runner::rescue(bool all_running) {
-  const core::Millis now = clock_.now_ms();
-  const core::Millis cutoff = all_running ? std::numeric_limits<core::Millis>::max() : now;
-  int rescued = 0;
-  core::Status st = db_.write([&](db::Tx& tx) {
-    rescued = db::rescue_jobs(tx, now, cutoff);
-    return core::Status::ok();
-  });
-  if (!st) return st;
-  return rescued;
-}
-
-RunnerLock RunnerLock::acquire(const std::string& db_path) {
-  const std::string path = db_path + "-runner.lock";
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return RunnerLock(-1);
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
-    return RunnerLock(-1);
-  }
-  return RunnerLock(fd);
-}
-
-RunnerLock::~RunnerLock() {
-  if (fd_ >= 0) ::close(fd_);  // closing drops the flock
 }
 
 }  // namespace jobs

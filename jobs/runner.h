@@ -77,7 +77,7 @@ struct RunnerOptions {
   core::Millis backoff_base_ms = 1000;  // retry n waits base * 2^(n-1), jittered, capped
   core::Millis backoff_cap_ms = 3600000;
   // stop() waits this long for running handlers, then leaves them to be
-  // rescued (after restart, or by another runner once their lease expires).
+  // rescued by any process's rescuer once their lease expires.
   core::Millis shutdown_timeout_ms = 10000;
 
   // Test seam (--test-job-delay): each claimed attempt sleeps this long
@@ -134,11 +134,6 @@ class Runner {
   // claimed and waiting for a worker), and fails those past their timeout.
   // Returns how many leases were extended.
   core::Result<int> heartbeat_once();
-
-  // Returns running jobs whose lease ended to retryable (or discarded at
-  // max_attempts). With `all_running`, every running job is rescued: safe
-  // only when no other runner is alive (see RunnerLock).
-  core::Result<int> rescue(bool all_running);
 
   const RunnerOptions& options() const noexcept { return options_; }
 
@@ -199,25 +194,6 @@ class Runner {
   std::thread producer_;
   std::thread heartbeat_;
   std::vector<std::thread> workers_;
-};
-
-// An advisory lock (flock) on "<db path>-runner.lock" held for the life of the
-// process. The kernel drops it when the process dies, even by kill -9, so the
-// process holding it knows that every job left `running` belongs to a runner
-// that is gone and can be rescued at once instead of after its lease.
-class RunnerLock {
- public:
-  // Returns an unlocked RunnerLock (held() == false) when another process holds it.
-  static RunnerLock acquire(const std::string& db_path);
-  RunnerLock(RunnerLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-  RunnerLock& operator=(RunnerLock&&) = delete;
-  RunnerLock(const RunnerLock&) = delete;
-  ~RunnerLock();
-  bool held() const noexcept { return fd_ >= 0; }
-
- private:
-  explicit RunnerLock(int fd) noexcept : fd_(fd) {}
-  int fd_ = -1;
 };
 
 }  // namespace jobs

@@ -1,6 +1,8 @@
 // The real binary, killed with SIGKILL right after a burst of acknowledged
 // creates, then restarted on the same file: every acknowledged user is there
-// and every pending welcome job finishes, once.
+// and every pending welcome job finishes, once. A job it was running is
+// rescued once its lease expires, not at the restart: the restarted process
+// cannot tell a dead process from a live one serving the same file.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -9,6 +11,7 @@
 #include <vector>
 
 #include "tests/support/harness.h"
+#include "tests/support/webhook_sink.h"
 
 using testing::request;
 
@@ -58,6 +61,38 @@ TEST_CASE("a restart after kill -9 keeps acknowledged users and finishes pending
     auto messages = request(http, "GET", "/mailbox?to=" + email).json()["messages"];
     CHECK_MESSAGE(messages.size() == 1, email);
   }
+  CHECK(restarted.terminate_and_wait() == 0);
+}
+
+TEST_CASE("a job running at kill -9 is rescued after its lease, not at the restart") {
+  testing::WebhookSink sink;
+  sink.hold();
+  testing::TempDir dir;
+  const std::string db = dir.file("lease.db");
+  // A 6 s lease: renewed every 2 s while the process lives, so at the kill
+  // at least 4 s of it remain, far more than a restart takes.
+  const std::vector<std::string> args = {"--webhook-url", sink.url(),    "--webhook-secret",
+                                         "whsec_crash",   "--job-lease", "6000"};
+  {
+    testing::ServerProcess server(db, args);
+    auto http = server.client();
+    REQUIRE(request(http, "PUT", "/users/lease@example.com").status == 201);
+    REQUIRE(sink.wait_for(1));  // the delivery is running, held by the receiver
+    server.kill9();
+  }
+  sink.release();
+  testing::ServerProcess restarted(db, args);
+  auto http = restarted.client();
+  auto job = [&] { return request(http, "GET", "/jobs?kind=deliver_webhook").json()["jobs"][0]; };
+  CHECK(job()["state"] == "running");  // its lease has not expired yet
+  CHECK(job()["attempt"] == 1);
+  CHECK(
+      testing::eventually([&] { return job()["state"] == "completed"; }, std::chrono::seconds(20)));
+  CHECK(job()["attempt"] == 2);
+  REQUIRE(job()["errors"].size() == 1);
+  CHECK(job()["errors"][0]["message"].get<std::string>().find("lease expired") !=
+        std::string::npos);
+  CHECK(sink.keys().size() == 2);  // the cut attempt and the one after the rescue
   CHECK(restarted.terminate_and_wait() == 0);
 }
 
