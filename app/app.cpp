@@ -63,8 +63,12 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   // within about a third of a lease.
   app->rescuer_ = std::make_unique<jobs::Rescuer>(
       *app->db_, clock, jobs::RescuerOptions{std::max<core::Millis>(50, cfg.job_lease_ms / 3)});
-  app->cleaner_ =
-      std::make_unique<jobs::Cleaner>(*app->db_, clock, jobs::CleanerOptions{cfg.job_retention_ms});
+  // The cleaner looks ten times per retention period (at least every 100 ms,
+  // at most every minute), so a short retention is honoured promptly.
+  jobs::CleanerOptions cleaner_options;
+  cleaner_options.retention_ms = cfg.job_retention_ms;
+  cleaner_options.interval_ms = std::clamp<core::Millis>(cfg.job_retention_ms / 10, 100, 60'000);
+  app->cleaner_ = std::make_unique<jobs::Cleaner>(*app->db_, clock, cleaner_options);
   jobs::Runner* runner = app->runner_.get();
   runner->set_observer(record_job_attempt);
   app->db_->set_commit_listener([runner](const db::CommitInfo& info) {

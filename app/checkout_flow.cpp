@@ -87,6 +87,14 @@ CheckoutFlow::Outcome CheckoutFlow::continue_from(const db::IdempotencyKeyRow& k
                     "the checkout cannot be resumed from " + key.recovery_point),
             false};
   }
+  if (!key.gateway_key) {
+    // Every key inserted `started` gets one, and migration 5 gave one to
+    // every key unfinished then.
+    unlock(key.id);
+    return {problem(500, "internal", "Internal error",
+                    "the checkout's key has no gateway key to charge under"),
+            false};
+  }
   auto order = checkout_.get(*key.order_id);
   if (!order) {
     unlock(key.id);
@@ -94,8 +102,7 @@ CheckoutFlow::Outcome CheckoutFlow::continue_from(const db::IdempotencyKeyRow& k
   }
 
   // Phase 2: no transaction is open here.
-  const services::ChargeResult charge =
-      checkout_.charge(*order, services::gateway_idempotency_key(key.scope, key.key));
+  const services::ChargeResult charge = checkout_.charge(*order, *key.gateway_key);
   if (charge.outcome == services::ChargeOutcome::kFailed) {
     std::fprintf(stderr, "checkout of order %lld: %s\n", static_cast<long long>(order->id),
                  charge.detail.c_str());
@@ -120,7 +127,21 @@ CheckoutFlow::Outcome CheckoutFlow::continue_from(const db::IdempotencyKeyRow& k
       reply = replay(*current->response);
       return core::Status::ok();
     }
+    std::optional<std::string> refused;
     if (charge.outcome == services::ChargeOutcome::kSucceeded) {
+      refused = checkout_.refuse_charge(tx, *order, charge, *key.gateway_key);
+    }
+    if (refused) {
+      // Not a charge for this order: it must never pay it. The order cannot
+      // be paid under this key any more (the gateway answers this key with
+      // that charge for ever), so it ends payment_failed and the answer is
+      // stored.
+      auto failed = checkout_.record_declined(tx, order->id, *refused);
+      if (!failed) return failed.status();
+      reply = problem(502, "payment-charge-mismatch", "Payment not made for this order",
+                      *refused + "; order " + std::to_string(failed->id) +
+                          " is payment_failed and was not paid");
+    } else if (charge.outcome == services::ChargeOutcome::kSucceeded) {
       auto paid = checkout_.record_paid(tx, order->id, charge.charge_id);
       if (!paid) return paid.status();
       reply = json_reply(201, order_json(*paid));

@@ -5,11 +5,16 @@
 //           the order (pending) + its audit row, move the key to
 //           `order_created`. A retry of an unfinished key instead takes its
 //           lock (free or stale) and resumes at its recovery point.
-//   phase 2 (NO transaction open): charge the gateway over HTTP with an
-//           idempotency key derived from the client's (services::
-//           gateway_idempotency_key), so any number of retries charge once.
+//   phase 2 (NO transaction open): charge the gateway over HTTP under the
+//           key row's own gateway key (random, stored on the row; never the
+//           client's string), so any number of retries charge once, and a
+//           client key used again after its record was reaped is a new
+//           operation with a new charge.
 //   phase 3 (one IMMEDIATE tx): paid -> order paid, jobs staged, 201 stored;
-//           declined -> order payment_failed, 402 stored; the key becomes
+//           declined -> order payment_failed, 402 stored; a charge that was
+//           not made for this order (another amount, another key, or one
+//           already paying another order) -> order payment_failed, 502
+//           /problems/payment-charge-mismatch stored. The key becomes
 //           `finished` and unlocked in the same transaction.
 //   gateway error or timeout: unlock the key, keep `order_created`, answer
 //           503 (not stored). The client's retry, or the completer, resumes

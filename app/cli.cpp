@@ -122,8 +122,8 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
   serve_cmd
       ->add_option(
           "--idempotency-ttl", ttl,
-          "How long idempotency keys are kept before the reaper deletes them (e.g. 24h; a bare "
-          "number is ms)")
+          "How long a finished idempotency key is kept before the reaper deletes it; at least "
+          "--completer-after + --idempotency-lock-timeout (e.g. 24h; a bare number is ms)")
       ->envname("AFTERCOMMIT_IDEMPOTENCY_TTL")
       ->capture_default_str();
   serve_cmd

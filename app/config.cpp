@@ -1,5 +1,7 @@
 #include "app/config.h"
 
+#include <string>
+
 namespace app {
 
 core::Status Config::validate() const {
@@ -20,6 +22,17 @@ core::Status Config::validate() const {
   if (idempotency_ttl_ms < 1000)
     return core::Status::invalid("--idempotency-ttl: must be at least 1 s");
   if (completer_after_ms < 1) return core::Status::invalid("--completer-after: must be > 0");
+  // An abandoned checkout is finished by the completer once idle for
+  // --completer-after, and only after a dead request's lock went stale: the
+  // key's record must be meant to outlive both, so that a retry inside the
+  // TTL always meets it (the reaper never deletes an unfinished key anyway).
+  if (idempotency_ttl_ms < completer_after_ms + idempotency_lock_timeout_ms) {
+    return core::Status::invalid(
+        "--idempotency-ttl (" + std::to_string(idempotency_ttl_ms) +
+        " ms) must be at least --completer-after + --idempotency-lock-timeout (" +
+        std::to_string(completer_after_ms) + " + " + std::to_string(idempotency_lock_timeout_ms) +
+        " ms): a key must outlive the completer finishing its abandoned checkout");
+  }
   if (gateway_timeout_ms < 1 || gateway_timeout_ms > 600000)
     return core::Status::invalid("--gateway-timeout: must be 1 ms .. 10 min");
   if (!payment_gateway_url.empty() && payment_gateway_url.rfind("http://", 0) != 0)

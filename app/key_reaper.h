@@ -1,6 +1,10 @@
-// app::KeyReaper: deletes idempotency keys older than --idempotency-ttl
-// (rocket-rides-atomic's reaper). After that a client's retry with the same
-// key is a new request. Only key records go: orders, users and jobs stay.
+// app::KeyReaper: deletes idempotency keys that finished more than
+// --idempotency-ttl ago (rocket-rides-atomic's reaper). After that a client's
+// retry with the same key is a new request, with a new order and a new
+// gateway key (db/idempotency.h). Only finished key records go: a key that
+// is unfinished or locked is a request's or the completer's work in
+// progress and stays, however old (the completer finishes it). Orders, users
+// and jobs stay.
 //
 // Threads: start() runs run_once() every `interval_ms` on its own thread;
 // tests call run_once() directly (with a ManualClock).
@@ -28,7 +32,7 @@ class KeyReaper {
   }
   void stop() { periodic_.stop(); }
 
-  // Deletes every key created more than ttl ago; returns how many.
+  // Deletes every key that finished more than ttl ago; returns how many.
   core::Result<int> run_once();
 
  private:

@@ -140,17 +140,43 @@ core::Result<std::unique_ptr<Database>> Database::open(const Options& options) {
   }
   db->writer_ = std::move(*writer);
 
-  // Before anything that writes (the switch to WAL rewrites the header):
-  // a file from a newer binary is refused untouched.
+  // Before anything that writes: a file from a newer binary, or one that is
+  // not ours (another program's tables), is refused untouched.
   auto version = db->schema_version();
   if (!version) return version.status();
-  if (*version > latest_schema_version()) {
-    return core::Status::invalid("database " + options.path + " is at schema version " +
-                                 std::to_string(*version) + ", newer than this binary's " +
-                                 std::to_string(latest_schema_version()) +
-                                 "; refusing to touch it");
+  core::Status st =
+      db->read([&](Conn& c) { return check_schema_is_ours(c, options.path, *version); });
+  if (!st) return st;
+
+  // Migrations run before the switch to WAL, so a migration that fails
+  // leaves the file byte for byte as it was (the rollback journal restores
+  // it; the journal mode is a header byte). They run with foreign keys off,
+  // which only works outside a transaction and so before the writer thread
+  // takes the connection (db/migrations.h says why and what checks them).
+  const int target = options.migrate_to < 0 ? latest_schema_version() : options.migrate_to;
+  if (*version < target) {
+    std::vector<std::function<void()>> unused_after_commit;
+    st = guarded([&] {
+      db->writer_->exec("PRAGMA foreign_keys = OFF");
+      return core::Status::ok();
+    });
+    if (st) {
+      st = db->write_per_request(
+          [&](Tx& tx) {
+            (void)apply_migrations(tx, target);
+            return core::Status::ok();
+          },
+          nullptr, unused_after_commit);
+      core::Status on = guarded([&] {
+        db->writer_->exec("PRAGMA foreign_keys = ON");
+        return core::Status::ok();
+      });
+      if (st) st = on;
+    }
+    if (!st) return core::Status(st.code(), "migrating " + options.path + ": " + st.message());
   }
-  core::Status st = guarded([&] {
+
+  st = guarded([&] {
     SQLite::Statement mode(db->writer_->sqlite(), "PRAGMA journal_mode = WAL");
     if (!mode.executeStep() || mode.getColumn(0).getString() != "wal") {
       return core::Status::unavailable("cannot switch " + options.path + " to WAL mode");
@@ -165,16 +191,6 @@ core::Result<std::unique_ptr<Database>> Database::open(const Options& options) {
   if (options.commit_mode == CommitMode::kGroup) {
     Database* raw = db.get();
     db->writer_thread_ = std::thread([raw] { raw->writer_loop(); });
-  }
-
-  const int target = options.migrate_to < 0 ? latest_schema_version() : options.migrate_to;
-  if (*version < target) {
-    const int from = *version;
-    st = db->write([&](Tx& tx) {
-      apply_migrations(tx, from, target);
-      return core::Status::ok();
-    });
-    if (!st) return core::Status(st.code(), "migrating " + options.path + ": " + st.message());
   }
   return db;
 }

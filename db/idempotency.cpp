@@ -9,14 +9,18 @@ namespace {
 #define KEY_COLUMNS                                                                       \
   "id, scope, key, method, path, fingerprint, recovery_point, locked_at, order_id, "      \
   "response_status, response_content_type, response_headers, response_body, created_at, " \
-  "last_run_at"
+  "last_run_at, gateway_key"
 
 constexpr char kFindKey[] =
     "SELECT " KEY_COLUMNS " FROM idempotency_keys WHERE scope = ?1 AND key = ?2";
 constexpr char kFindKeyById[] = "SELECT " KEY_COLUMNS " FROM idempotency_keys WHERE id = ?1";
+// gateway_key: 128 random bits of our own, never derived from the client's
+// key, so it names this one operation for ever (a reaped key's client string
+// used again gets a new one). No client key can equal it by accident.
 constexpr char kInsertStarted[] =
     "INSERT INTO idempotency_keys (scope, key, method, path, fingerprint, recovery_point, "
-    "locked_at, created_at, last_run_at) VALUES (?1, ?2, ?3, ?4, ?5, 'started', ?6, ?6, ?6) "
+    "locked_at, created_at, last_run_at, gateway_key) VALUES (?1, ?2, ?3, ?4, ?5, 'started', "
+    "?6, ?6, ?6, 'ac_' || lower(hex(randomblob(16)))) "
     "RETURNING " KEY_COLUMNS;
 constexpr char kInsertFinished[] =
     "INSERT INTO idempotency_keys (scope, key, method, path, fingerprint, recovery_point, "
@@ -39,9 +43,14 @@ constexpr char kListAbandoned[] = "SELECT " KEY_COLUMNS
                                   " FROM idempotency_keys WHERE recovery_point <> 'finished' "
                                   "AND last_run_at < ?1 AND (locked_at IS NULL OR locked_at < ?2) "
                                   "ORDER BY last_run_at, id LIMIT ?3";
+// Finished (hence unlocked) keys only, by the time they finished: a key that
+// is unfinished or locked is some request's or the completer's work in
+// progress, and deleting it would let the same key start a second order.
 constexpr char kReapKeys[] =
     "DELETE FROM idempotency_keys WHERE id IN "
-    "(SELECT id FROM idempotency_keys WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)";
+    "(SELECT id FROM idempotency_keys INDEXED BY idempotency_keys_reapable "
+    "WHERE recovery_point = 'finished' AND locked_at IS NULL AND last_run_at < ?1 "
+    "ORDER BY last_run_at LIMIT ?2)";
 
 #undef KEY_COLUMNS
 
@@ -62,6 +71,7 @@ IdempotencyKeyRow key_from(SQLite::Statement& s) {
   }
   r.created_at = s.getColumn(13).getInt64();
   r.last_run_at = s.getColumn(14).getInt64();
+  if (!s.getColumn(15).isNull()) r.gateway_key = s.getColumn(15).getString();
   return r;
 }
 
@@ -164,9 +174,9 @@ std::vector<IdempotencyKeyRow> list_abandoned_keys(Conn& conn, core::Millis idle
   return out;
 }
 
-int reap_keys(Tx& tx, core::Millis created_before, int limit) {
+int reap_keys(Tx& tx, core::Millis finished_before, int limit) {
   auto q = tx.conn().query(kReapKeys);
-  q->bind(1, static_cast<std::int64_t>(created_before));
+  q->bind(1, static_cast<std::int64_t>(finished_before));
   q->bind(2, limit);
   return q->exec();
 }

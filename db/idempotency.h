@@ -45,7 +45,14 @@ struct IdempotencyKeyRow {
   std::optional<std::int64_t> order_id;
   std::optional<StoredResponse> response;  // set exactly when finished
   core::Millis created_at = 0;
-  core::Millis last_run_at = 0;
+  core::Millis last_run_at = 0;  // when last locked, or when finished
+  // The idempotency key checkout sends to the payment gateway: random, set
+  // when the key is inserted `started`, so it names this one operation of
+  // ours for ever (never the client's string, which may come back as a new
+  // request once the row is reaped). Keys unfinished at the upgrade to
+  // schema 5 keep the key they were charged under. Unset for single-phase
+  // keys.
+  std::optional<std::string> gateway_key;
 };
 
 struct NewIdempotencyKey {
@@ -60,7 +67,7 @@ std::optional<IdempotencyKeyRow> find_idempotency_key(Conn& conn, const std::str
                                                       const std::string& key);
 std::optional<IdempotencyKeyRow> find_idempotency_key_by_id(Conn& conn, std::int64_t id);
 
-// Inserts a key at `started`, locked at `now`. Throws (kConflict) when the
+// Inserts a key at `started`, locked at `now`, with a new gateway_key. Throws (kConflict) when the
 // (scope, key) exists: callers look it up first in the same IMMEDIATE
 // transaction, which no other writer can interleave with.
 IdempotencyKeyRow insert_started_key(Tx& tx, const NewIdempotencyKey& key, core::Millis now);
@@ -87,8 +94,9 @@ int release_stale_key_locks(Tx& tx, core::Millis stale_before);
 // than `stale_before`, oldest first.
 std::vector<IdempotencyKeyRow> list_abandoned_keys(Conn& conn, core::Millis idle_before,
                                                    core::Millis stale_before, int limit);
-// Deletes up to `limit` keys created before `created_before`. Business rows
-// (orders, users) are not touched.
-int reap_keys(Tx& tx, core::Millis created_before, int limit);
+// Deletes up to `limit` finished keys that finished before `finished_before`.
+// Never an unfinished or locked key: that is a request's or the completer's
+// work in progress. Business rows (orders, users) are not touched.
+int reap_keys(Tx& tx, core::Millis finished_before, int limit);
 
 }  // namespace db

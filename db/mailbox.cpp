@@ -9,6 +9,9 @@ namespace {
 constexpr char kDeliverMessage[] =
     "INSERT INTO mailbox (channel, recipient, subject, body, job_id, created_at) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (job_id) DO NOTHING";
+constexpr char kSameMessageOfJob[] =
+    "SELECT channel = ?1 AND recipient = ?2 AND subject = ?3 AND body = ?4 FROM mailbox "
+    "WHERE job_id = ?5";
 constexpr char kListMessages[] =
     "SELECT id, channel, recipient, subject, body, job_id, created_at FROM mailbox "
     "WHERE recipient = ?1 ORDER BY id";
@@ -30,15 +33,29 @@ std::vector<MessageRow> messages_from(SQLite::Statement& s) {
 
 }  // namespace
 
-bool deliver_message(Tx& tx, const NewMessage& m, core::Millis now) {
-  auto q = tx.conn().query(kDeliverMessage);
+core::Status deliver_message(Tx& tx, const NewMessage& m, core::Millis now) {
+  {
+    auto q = tx.conn().query(kDeliverMessage);
+    q->bindNoCopy(1, m.channel);
+    q->bindNoCopy(2, m.to);
+    q->bindNoCopy(3, m.subject);
+    q->bindNoCopy(4, m.body);
+    q->bind(5, m.job_id);
+    q->bind(6, static_cast<std::int64_t>(now));
+    if (q->exec() == 1) return core::Status::ok();
+  }
+  // ON CONFLICT (job_id) skipped the insert: it counts as delivered only if
+  // the row there is this very message (an earlier run of this job).
+  auto q = tx.conn().query(kSameMessageOfJob);
   q->bindNoCopy(1, m.channel);
   q->bindNoCopy(2, m.to);
   q->bindNoCopy(3, m.subject);
   q->bindNoCopy(4, m.body);
   q->bind(5, m.job_id);
-  q->bind(6, static_cast<std::int64_t>(now));
-  return q->exec() == 1;
+  if (q->executeStep() && q->getColumn(0).getInt() == 1) return core::Status::ok();
+  return core::Status::conflict("the mailbox already holds another message under job id " +
+                                std::to_string(m.job_id) +
+                                ": this job's message was not delivered");
 }
 
 std::vector<MessageRow> list_messages(Conn& conn, const std::string& to) {

@@ -1,5 +1,7 @@
 // The mailbox: where the demo's side effects (emails, SMS) land.
-// UNIQUE(job_id) makes delivery idempotent per job.
+// UNIQUE(job_id) makes delivery idempotent per job: a job id names one job
+// for ever (jobs is AUTOINCREMENT, schema 5), so the row under it is that
+// job's message.
 #pragma once
 
 #include <cstdint>
@@ -7,6 +9,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/status.h"
 
 namespace db {
 
@@ -31,9 +34,13 @@ struct MessageRow {
   core::Millis created_at = 0;
 };
 
-// Inserts the message unless this job already delivered one. Returns whether
-// it inserted.
-bool deliver_message(Tx& tx, const NewMessage& message, core::Millis now);
+// Inserts the message unless this job already delivered it. ok when it is
+// in the mailbox now (inserted, or already there from an earlier run of the
+// same job); kConflict when the row under this job_id holds another message:
+// then job_id does not identify this job (an id reused after its job was
+// deleted), and the job must not count as done. Job ids are never reused
+// (schema 5), so this is a guard, not a path.
+[[nodiscard]] core::Status deliver_message(Tx& tx, const NewMessage& message, core::Millis now);
 // Oldest first.
 std::vector<MessageRow> list_messages(Conn& conn, const std::string& to);
 // Every recipient, newest first, at most `limit` (the dashboard).

@@ -1,7 +1,9 @@
 #include "db/migrations.h"
 
+#include <regex>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "db/conn.h"
 #include "db/database.h"
@@ -9,10 +11,19 @@
 namespace db {
 namespace {
 
+// Migration 5's C++ part (defined below the list).
+void rebuild_ids_never_reused(Conn& conn);
+
 struct Migration {
   int version;
   const char* name;
-  const char* sql;
+  const char* sql;  // may be empty when `run` does the work
+  // Runs after `sql`, in the same transaction, for what SQL alone cannot say
+  // (a table rebuild that carries the table's current definition over).
+  void (*run)(Conn&) = nullptr;
+  // The tables this migration creates: a file at this version or later that
+  // lacks one of them is not an aftercommit database (check_schema_is_ours).
+  const char* tables = "";
 };
 
 // The schema enforces the invariants: unique normalized email, one `created`
@@ -77,7 +88,8 @@ CREATE TABLE mailbox (
   created_at  INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX mailbox_by_recipient ON mailbox(recipient, id);
-)sql"},
+)sql",
+     nullptr, "users user_actions jobs mailbox"},
     // Products: the state column holds services::ProductState (the CHECK lists
     // the same names); UNIQUE(product_id) on product_meta means a product is
     // published (gets its meta row) at most once, whatever the application
@@ -122,7 +134,8 @@ CREATE TABLE anagram_words (
   created_at  INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX anagram_words_by_key ON anagram_words(key, word);
-)sql"},
+)sql",
+     nullptr, "products product_meta product_state_changes anagram_words"},
     {3, "orders, idempotency keys with recovery points, the fake gateway's charges", R"sql(
 -- Order lifecycle (services/checkout.h draws it): pending -> paid ->
 -- ready_to_ship, or pending -> payment_failed. A charge id exists exactly
@@ -203,7 +216,8 @@ CREATE TABLE gateway_charges (
   status           TEXT    NOT NULL CHECK (status IN ('succeeded','declined')),
   created_at       INTEGER NOT NULL
 ) STRICT;
-)sql"},
+)sql",
+     nullptr, "orders order_items order_actions idempotency_keys gateway_charges"},
     // Per-kind defaults the Registry writes at start-up so that every staging
     // path (db::stage_job from any service) picks them up; a per-job timeout;
     // a serial key (jobs sharing one run one at a time, in id order); and the
@@ -221,8 +235,155 @@ ALTER TABLE jobs ADD COLUMN serial_key TEXT;
 CREATE INDEX jobs_serial ON jobs(serial_key, id)
   WHERE serial_key IS NOT NULL AND state IN ('available','running','retryable');
 CREATE INDEX jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL;
-)sql"},
+)sql",
+     nullptr, "job_kinds"},
+    // Ids are never reused (docs/RELIABILITY.md, "Over time"). SQLite hands
+    // out max(rowid)+1, so once the newest row of a table is deleted its id
+    // comes back, and whatever still names the old row (a mailbox message's
+    // job_id, a charge made under a key) then names the new one. jobs
+    // (deleted by the cleaner), idempotency_keys (by the reaper) and orders
+    // (named by keys, jobs and the gateway) are rebuilt AUTOINCREMENT, their
+    // sequence seeded above every id anything still refers to.
+    //
+    // Then, for checkout: the idempotency key sent to the payment gateway is
+    // our own, random, stored on the key row (gateway_key), so it names one
+    // operation of ours for ever, whatever the client's key; keys that are
+    // unfinished now keep the key they may already have charged under (the
+    // old derivation from the client's key). A charge pays at most one order
+    // (the trigger), and the reaper finds finished keys by age.
+    {5, "ids never reused, our own gateway keys, one order per charge", R"sql(
+ALTER TABLE idempotency_keys ADD COLUMN gateway_key TEXT
+  CHECK (gateway_key IS NULL OR length(gateway_key) BETWEEN 1 AND 512);
+UPDATE idempotency_keys
+   SET gateway_key = CASE scope WHEN 'anonymous' THEN key ELSE scope || ' ' || key END
+ WHERE recovery_point <> 'finished';
+CREATE UNIQUE INDEX idempotency_keys_gateway_key ON idempotency_keys(gateway_key)
+  WHERE gateway_key IS NOT NULL;
+-- The reaper deletes finished keys only, oldest finish first.
+CREATE INDEX idempotency_keys_reapable ON idempotency_keys(last_run_at)
+  WHERE recovery_point = 'finished';
+DROP INDEX idempotency_keys_by_age;
+
+CREATE INDEX orders_by_charge ON orders(charge_id) WHERE charge_id IS NOT NULL;
+-- Not a UNIQUE index: a file written before this migration may already hold
+-- two orders paid by one charge (the bug this fixes), and the upgrade must
+-- still go through. From now on no write can add such a pair.
+CREATE TRIGGER orders_one_order_per_charge BEFORE UPDATE OF charge_id ON orders
+  WHEN NEW.charge_id IS NOT NULL
+   AND EXISTS (SELECT 1 FROM orders WHERE charge_id = NEW.charge_id AND id <> NEW.id)
+BEGIN
+  SELECT RAISE(ABORT, 'charge_id already pays another order');
+END;
+)sql",
+     rebuild_ids_never_reused},
 };
+
+// One column of one row, as an integer (0 for NULL).
+std::int64_t scalar(Conn& conn, const std::string& sql) {
+  SQLite::Statement q(conn.sqlite(), sql);
+  if (!q.executeStep() || q.getColumn(0).isNull()) return 0;
+  return q.getColumn(0).getInt64();
+}
+
+// Rebuilds `table` with `id INTEGER PRIMARY KEY AUTOINCREMENT`, keeping every
+// column, row, index and trigger it has now, by SQLite's own procedure for
+// schema changes ALTER TABLE cannot make (https://sqlite.org/lang_altertable.html,
+// "Making Other Kinds Of Table Schema Changes"): create new_X from X's
+// current definition, copy, drop X, rename new_X to X, recreate the indexes
+// and triggers from their saved SQL. The caller runs it inside the migration
+// transaction with foreign keys off, and checks them before COMMIT.
+// The definition is read from sqlite_schema rather than written out here, so
+// columns added by earlier migrations come along.
+//
+// Then seeds the table's sequence to at least `floor_sql` (a query for the
+// largest id anything still refers to): a deleted row's id was already
+// reusable before this migration, and a surviving reference to it must not
+// come to name a new row.
+void rebuild_with_autoincrement(Conn& conn, const std::string& table,
+                                const std::string& floor_sql) {
+  std::string create;
+  std::vector<std::string> dependents;  // CREATE INDEX / CREATE TRIGGER
+  {
+    SQLite::Statement q(
+        conn.sqlite(),
+        "SELECT type, sql FROM sqlite_schema WHERE tbl_name = ?1 AND sql IS NOT NULL "
+        "ORDER BY type = 'table' DESC, rowid");
+    q.bind(1, table);
+    while (q.executeStep()) {
+      if (q.getColumn(0).getString() == "table") {
+        create = q.getColumn(1).getString();
+      } else {
+        dependents.push_back(q.getColumn(1).getString());
+      }
+    }
+  }
+  if (create.empty()) throw std::runtime_error("table " + table + " does not exist");
+  const std::string staging = "new_" + table;
+  if (create.find("AUTOINCREMENT") == std::string::npos) {
+    const std::regex head("^CREATE TABLE (\"?)" + table + "\\1\\s*\\(");
+    const std::regex id_column("\\bid(\\s+)INTEGER(\\s+)PRIMARY(\\s+)KEY\\b");
+    std::smatch m;
+    if (!std::regex_search(create, m, head) || m.position(0) != 0) {
+      throw std::runtime_error("unexpected definition of table " + table + ": " + create);
+    }
+    std::string renamed = "CREATE TABLE " + staging + " (" + m.suffix().str();
+    if (!std::regex_search(renamed, m, id_column)) {
+      throw std::runtime_error("table " + table + " has no `id INTEGER PRIMARY KEY` column");
+    }
+    renamed.insert(static_cast<std::size_t>(m.position(0) + m.length(0)), " AUTOINCREMENT");
+    conn.exec(renamed);
+    conn.exec("INSERT INTO " + staging + " SELECT * FROM " + table);
+    conn.exec("DROP TABLE " + table);
+    conn.exec("ALTER TABLE " + staging + " RENAME TO " + table);
+    for (const std::string& sql : dependents) conn.exec(sql);
+  }
+  const std::int64_t floor = scalar(conn, floor_sql);
+  if (floor <= 0) return;
+  SQLite::Statement raise(conn.sqlite(),
+                          "UPDATE sqlite_sequence SET seq = max(seq, ?2) WHERE name = ?1");
+  raise.bind(1, table);
+  raise.bind(2, floor);
+  if (raise.exec() == 0) {
+    SQLite::Statement seed(conn.sqlite(),
+                           "INSERT INTO sqlite_sequence (name, seq) VALUES (?1, ?2)");
+    seed.bind(1, table);
+    seed.bind(2, floor);
+    seed.exec();
+  }
+}
+
+void rebuild_ids_never_reused(Conn& conn) {
+  // Job ids are named by mailbox messages (job_id) after the cleaner deleted
+  // the job.
+  rebuild_with_autoincrement(conn, "jobs",
+                             "SELECT max(coalesce((SELECT max(id) FROM jobs), 0), "
+                             "coalesce((SELECT max(job_id) FROM mailbox), 0))");
+  // Key ids were never sent anywhere before this version: their own maximum.
+  rebuild_with_autoincrement(conn, "idempotency_keys", "SELECT max(id) FROM idempotency_keys");
+  // Orders are never deleted, but their ids are named by keys, items, the
+  // audit log and job arguments: none of them may come to name a new order.
+  rebuild_with_autoincrement(conn, "orders",
+                             "SELECT max(coalesce((SELECT max(id) FROM orders), 0), "
+                             "coalesce((SELECT max(order_id) FROM idempotency_keys), 0), "
+                             "coalesce((SELECT max(order_id) FROM order_items), 0), "
+                             "coalesce((SELECT max(order_id) FROM order_actions), 0), "
+                             "coalesce((SELECT max(json_extract(args, '$.order_id')) FROM jobs "
+                             "WHERE kind IN ('send_sms','prepare_for_shipping')), 0))");
+}
+
+std::vector<std::string> words(const char* list) {
+  std::vector<std::string> out;
+  std::string word;
+  for (const char* p = list;; ++p) {
+    if (*p == ' ' || *p == '\0') {
+      if (!word.empty()) out.push_back(std::move(word));
+      word.clear();
+      if (*p == '\0') return out;
+    } else {
+      word.push_back(*p);
+    }
+  }
+}
 
 }  // namespace
 
@@ -230,13 +391,69 @@ int latest_schema_version() noexcept {
   return kMigrations[std::size(kMigrations) - 1].version;
 }
 
-void apply_migrations(Tx& tx, int from, int to) {
+core::Status check_schema_is_ours(Conn& conn, const std::string& path, int version) {
+  if (version > latest_schema_version()) {
+    return core::Status::invalid("database " + path + " is at schema version " +
+                                 std::to_string(version) + ", newer than this binary's " +
+                                 std::to_string(latest_schema_version()) +
+                                 "; refusing to touch it");
+  }
+  if (version <= 0) {
+    // Version 0 is a file no migration of ours has touched: it must be empty.
+    std::string names;
+    SQLite::Statement q(conn.sqlite(),
+                        "SELECT name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' "
+                        "ORDER BY type = 'table' DESC, name LIMIT 4");
+    int n = 0;
+    while (q.executeStep()) {
+      if (++n == 4) {
+        names += ", ...";
+        break;
+      }
+      names += (names.empty() ? "" : ", ") + q.getColumn(0).getString();
+    }
+    if (n == 0) return core::Status::ok();
+    return core::Status::invalid(path + " is not an aftercommit database (it holds " + names +
+                                 " and no aftercommit schema version); refusing to touch it");
+  }
+  SQLite::Statement exists(conn.sqlite(),
+                           "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1");
+  for (const Migration& m : kMigrations) {
+    if (m.version > version) break;
+    for (const std::string& table : words(m.tables)) {
+      exists.reset();
+      exists.bind(1, table);
+      if (!exists.executeStep()) {
+        return core::Status::invalid(path + " is not an aftercommit database (schema version " +
+                                     std::to_string(version) + " but no table " + table +
+                                     "); refusing to touch it");
+      }
+    }
+  }
+  return core::Status::ok();
+}
+
+int apply_migrations(Tx& tx, int to) {
   if (to > latest_schema_version()) throw std::logic_error("migration target beyond latest");
+  // Read inside the write transaction: another process may have migrated
+  // the file since the caller looked.
+  const int from = static_cast<int>(scalar(tx.conn(), "PRAGMA user_version"));
   for (const Migration& m : kMigrations) {
     if (m.version <= from || m.version > to) continue;
-    tx.conn().exec(m.sql);
+    if (m.sql[0] != '\0') tx.conn().exec(m.sql);
+    if (m.run) m.run(tx.conn());
     tx.conn().exec("PRAGMA user_version = " + std::to_string(m.version));
   }
+  // Step 10 of SQLite's procedure: the rebuilds ran with foreign keys off,
+  // so prove none is broken before COMMIT.
+  SQLite::Statement check(tx.conn().sqlite(), "PRAGMA foreign_key_check");
+  if (check.executeStep()) {
+    throw std::runtime_error("foreign key check failed after migrating: table " +
+                             check.getColumn(0).getString() + " row " +
+                             check.getColumn(1).getString() + " names a missing " +
+                             check.getColumn(2).getString());
+  }
+  return from;
 }
 
 }  // namespace db

@@ -1,22 +1,41 @@
 // Schema migrations, versioned with PRAGMA user_version.
 //
-// Each migration is a numbered SQL script applied in its own IMMEDIATE
-// transaction together with the bump of user_version, so a crash mid-way
-// leaves the file at the previous version, never between two. Migrations are
-// append-only: a released one is never edited, a change is a new one.
+// Each migration is a numbered SQL script (and, where SQL alone cannot say
+// it, a C++ step) applied in one IMMEDIATE transaction together with the bump
+// of user_version, so a crash mid-way leaves the file at the previous
+// version, never between two. Migrations are append-only: a released one is
+// never edited, a change is a new one.
+//
+// Foreign keys: migrations run with PRAGMA foreign_keys OFF (it cannot change
+// inside a transaction, and SQLite's table rebuild procedure needs it off);
+// apply_migrations ends with PRAGMA foreign_key_check and throws on any
+// violation, so only a consistent schema commits.
 #pragma once
+
+#include <string>
 
 #include "core/status.h"
 
 namespace db {
 
+class Conn;
 class Tx;
 
 // The version a file is at after every migration of this binary has run.
 int latest_schema_version() noexcept;
 
-// Applies, inside `tx`, every migration above `from` up to and including `to`.
-// `to` must not exceed latest_schema_version().
-void apply_migrations(Tx& tx, int from, int to);
+// Whether the file behind `conn`, at `version` (its PRAGMA user_version), is
+// one of ours that this binary may open and migrate: kInvalid, with one line
+// naming `path`, for a version newer than this binary, for a non-empty file
+// at version 0 (another program's database), or for a file missing a table
+// its version must have. Reads only: call it before anything writes (the
+// switch to WAL rewrites the header).
+[[nodiscard]] core::Status check_schema_is_ours(Conn& conn, const std::string& path, int version);
+
+// Applies, inside `tx`, every migration above the file's current version (read
+// inside `tx`) up to and including `to`, then checks foreign keys. Returns the
+// version it started from. `to` must not exceed latest_schema_version().
+// Throws on failure; the caller's transaction then rolls back.
+int apply_migrations(Tx& tx, int to);
 
 }  // namespace db

@@ -24,6 +24,7 @@ constexpr char kMarkReadyToShip[] =
 constexpr char kFindOrder[] =
     "SELECT id, state, email, phone, total_cents, payment_token, charge_id, created_at, "
     "updated_at FROM orders WHERE id = ?1";
+constexpr char kFindOrderPaidBy[] = "SELECT id FROM orders WHERE charge_id = ?1 LIMIT 1";
 constexpr char kListItems[] =
     "SELECT sku, quantity, unit_price_cents FROM order_items WHERE order_id = ?1 ORDER BY id";
 
@@ -108,6 +109,13 @@ std::optional<OrderRow> find_order(Conn& conn, std::int64_t id) {
         {q->getColumn(0).getString(), q->getColumn(1).getInt64(), q->getColumn(2).getInt64()});
   }
   return o;
+}
+
+std::optional<std::int64_t> find_order_paid_by(Conn& conn, const std::string& charge_id) {
+  auto q = conn.query(kFindOrderPaidBy);
+  q->bindNoCopy(1, charge_id);
+  if (!q->executeStep()) return std::nullopt;
+  return q->getColumn(0).getInt64();
 }
 
 }  // namespace db

@@ -56,5 +56,8 @@ bool mark_order_payment_failed(Tx& tx, std::int64_t id, core::Millis now);
 bool mark_order_ready_to_ship(Tx& tx, std::int64_t id, core::Millis now);
 
 std::optional<OrderRow> find_order(Conn& conn, std::int64_t id);
+// The order `charge_id` pays, if any. A charge pays at most one order (the
+// schema's trigger orders_one_order_per_charge refuses a second).
+std::optional<std::int64_t> find_order_paid_by(Conn& conn, const std::string& charge_id);
 
 }  // namespace db

@@ -21,12 +21,11 @@ core::Status send_welcome_email(const Job& job, db::Tx& tx, core::Millis now) {
   const auto user_id = job.args.at("user_id").get<std::int64_t>();
   auto user = db::find_user(tx.conn(), user_id);
   if (!user) return core::Status::not_found("user " + std::to_string(user_id) + " does not exist");
-  db::deliver_message(
+  return db::deliver_message(
       tx,
       {"email", user->email, "Welcome",
        "Welcome to aftercommit, " + user->email + "! Your account is ready.", job.id},
       now);
-  return core::Status::ok();
 }
 
 // args {"order_id", "phone"} -> one mailbox message on channel sms to the
@@ -41,13 +40,12 @@ core::Status send_sms(const Job& job, db::Tx& tx, core::Millis now) {
   std::snprintf(total, sizeof total, "%lld.%02lld",
                 static_cast<long long>(order->total_cents / 100),
                 static_cast<long long>(order->total_cents % 100));
-  db::deliver_message(tx,
-                      {"sms", phone, "Order " + std::to_string(order_id) + " confirmed",
-                       "Your order #" + std::to_string(order_id) + " (" + total +
-                           ") is paid and being prepared for shipping.",
-                       job.id},
-                      now);
-  return core::Status::ok();
+  return db::deliver_message(tx,
+                             {"sms", phone, "Order " + std::to_string(order_id) + " confirmed",
+                              "Your order #" + std::to_string(order_id) + " (" + total +
+                                  ") is paid and being prepared for shipping.",
+                              job.id},
+                             now);
 }
 
 // args {"order_id"} -> order paid -> ready_to_ship, with its audit row. Runs
@@ -81,13 +79,13 @@ core::Status notify_product_owner(const Job& job, db::Tx& tx, core::Millis now) 
                                    " of product_meta " + std::to_string(meta_id) +
                                    " does not exist");
   }
-  db::deliver_message(tx,
-                      {"email", product->owner_email, "Your product was published",
-                       "Your product \"" + product->name + "\" (id " + std::to_string(product->id) +
-                           ") was published. Note: " + meta->note,
-                       job.id},
-                      now);
-  return core::Status::ok();
+  return db::deliver_message(
+      tx,
+      {"email", product->owner_email, "Your product was published",
+       "Your product \"" + product->name + "\" (id " + std::to_string(product->id) +
+           ") was published. Note: " + meta->note,
+       job.id},
+      now);
 }
 
 }  // namespace

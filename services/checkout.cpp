@@ -109,12 +109,6 @@ std::optional<CheckoutError> validate_checkout(const nlohmann::json& body, Check
   return std::nullopt;
 }
 
-std::string gateway_idempotency_key(const std::string& scope, const std::string& key) {
-  if (scope == "anonymous") return key;
-  // A space cannot occur in a client's key, so this never equals one.
-  return scope + " " + key;
-}
-
 std::int64_t Checkout::create_order(db::Tx& tx, const CheckoutRequest& request) const {
   const core::Millis now = clock_.now_ms();
   db::NewOrder order{request.email, request.phone, request.total_cents, request.payment_token,
@@ -126,6 +120,26 @@ std::int64_t Checkout::create_order(db::Tx& tx, const CheckoutRequest& request) 
 
 ChargeResult Checkout::charge(const Order& order, const std::string& gateway_key) const {
   return gateway_.charge(order.total_cents, order.payment_token, gateway_key);
+}
+
+std::optional<std::string> Checkout::refuse_charge(db::Tx& tx, const Order& order,
+                                                   const ChargeResult& charge,
+                                                   const std::string& gateway_key) const {
+  if (charge.amount_cents && *charge.amount_cents != order.total_cents) {
+    return "the gateway answered with charge " + charge.charge_id + " of " +
+           std::to_string(*charge.amount_cents) + " cents, not this order's " +
+           std::to_string(order.total_cents);
+  }
+  if (charge.idempotency_key && *charge.idempotency_key != gateway_key) {
+    return "the gateway answered with charge " + charge.charge_id +
+           ", made under another idempotency key";
+  }
+  if (auto other = db::find_order_paid_by(tx.conn(), charge.charge_id);
+      other && *other != order.id) {
+    return "the gateway answered with charge " + charge.charge_id + ", which pays order " +
+           std::to_string(*other);
+  }
+  return std::nullopt;
 }
 
 core::Result<Order> Checkout::record_paid(db::Tx& tx, std::int64_t order_id,

@@ -72,12 +72,6 @@ struct CheckoutError {
 // payment_token of 1-255 chars. Unknown fields are ignored.
 std::optional<CheckoutError> validate_checkout(const nlohmann::json& body, CheckoutRequest* out);
 
-// The idempotency key checkout passes on to the gateway: derived from the
-// client's key and its scope so two clients using the same key never share a
-// charge. For the anonymous scope it is the client's key itself, so a client
-// can look its charge up at the gateway with the key it sent.
-std::string gateway_idempotency_key(const std::string& scope, const std::string& key);
-
 class Checkout {
  public:
   Checkout(db::Database& db, const core::Clock& clock, const jobs::Outbox& outbox,
@@ -88,14 +82,25 @@ class Checkout {
   std::int64_t create_order(db::Tx& tx, const CheckoutRequest& request) const;
 
   // Phase 2: the charge. Must be called with NO transaction open.
+  // `gateway_key` is the key row's own (db::IdempotencyKeyRow::gateway_key),
+  // never the client's string: it names this one operation for ever.
   ChargeResult charge(const Order& order, const std::string& gateway_key) const;
+
+  // Phase 3, before record_paid: why `charge` (a success) cannot pay `order`,
+  // or nullopt when it can. A charge pays an order only when it was made for
+  // it: of the order's amount, under the order's gateway key (as far as the
+  // gateway's answer says), and not already paying another order.
+  std::optional<std::string> refuse_charge(db::Tx& tx, const Order& order,
+                                           const ChargeResult& charge,
+                                           const std::string& gateway_key) const;
 
   // Phase 3 on success: pending -> paid with the charge id, audit row, staged
   // send_sms {order_id, phone} and prepare_for_shipping {order_id}, and the
   // order.paid event. kConflict (nothing written) when the order is not pending.
   core::Result<Order> record_paid(db::Tx& tx, std::int64_t order_id,
                                   const std::string& charge_id) const;
-  // Phase 3 on a decline: pending -> payment_failed and its audit row; no jobs.
+  // Phase 3 on a decline (or a charge refused by refuse_charge, `detail`
+  // saying why): pending -> payment_failed and its audit row; no jobs.
   core::Result<Order> record_declined(db::Tx& tx, std::int64_t order_id,
                                       const std::string& detail) const;
 

@@ -37,6 +37,12 @@ ChargeResult PaymentGateway::charge(std::int64_t amount_cents, const std::string
         !json["id"].get<std::string>().empty()) {
       out.outcome = ChargeOutcome::kSucceeded;
       out.charge_id = json["id"].get<std::string>();
+      if (auto a = json.find("amount_cents"); a != json.end() && a->is_number_integer()) {
+        out.amount_cents = a->get<std::int64_t>();
+      }
+      if (auto k = json.find("idempotency_key"); k != json.end() && k->is_string()) {
+        out.idempotency_key = k->get<std::string>();
+      }
       return out;
     }
     out.detail = "the payment gateway answered a charge without an id";

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "core/clock.h"
@@ -24,6 +25,11 @@ struct ChargeResult {
   ChargeOutcome outcome = ChargeOutcome::kFailed;
   std::string charge_id;  // when kSucceeded
   std::string detail;     // why, when kDeclined or kFailed
+  // What the gateway says the charge is, when its answer says it (the fake
+  // gateway does; the protocol's minimum is {"id"}): checkout pays an order
+  // only with a charge of that order's amount, made under its own key.
+  std::optional<std::int64_t> amount_cents;
+  std::optional<std::string> idempotency_key;
 };
 
 class PaymentGateway {

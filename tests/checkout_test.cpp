@@ -47,8 +47,19 @@ struct Fixture {
   testing::HttpResult checkout(const std::string& body, const std::string& key) {
     return request(http, "POST", "/checkout", body, "application/json", {{"Idempotency-Key", key}});
   }
+  // Charges at the gateway for the client's `key`: under the gateway key
+  // its record holds (our own, never the client's string).
   int charges(const std::string& key) {
-    auto r = gateway.Get("/v1/charges?idempotency_key=" + key);
+    std::optional<db::IdempotencyKeyRow> row;
+    REQUIRE(server.app()
+                .db()
+                .read([&](db::Conn& c) {
+                  row = db::find_idempotency_key(c, app::kAnonymousScope, key);
+                  return core::Status::ok();
+                })
+                .is_ok());
+    if (!row || !row->gateway_key) return 0;
+    auto r = gateway.Get("/v1/charges?idempotency_key=" + *row->gateway_key);
     REQUIRE(r);
     return nlohmann::json::parse(r->body)["count"].get<int>();
   }

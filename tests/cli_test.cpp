@@ -4,9 +4,13 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -107,6 +111,39 @@ TEST_CASE("refuses to touch a file that is not a database, and does not create a
   CHECK(rc2 == 1);
   CHECK(out2.find("no database at") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(missing));
+}
+
+TEST_CASE("migrate and serve refuse another program's database and leave its bytes alone") {
+  testing::TempDir dir;
+  auto read_all = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  int n = 0;
+  for (const char* schema : {"CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); "
+                             "INSERT INTO notes (body) VALUES ('remember the milk')",
+                             "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); "
+                             "INSERT INTO users (name) VALUES ('ada')"}) {
+    CAPTURE(schema);
+    const std::string path = dir.file("theirs-" + std::to_string(++n) + ".sqlite");
+    {
+      SQLite::Database raw(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+      raw.exec(schema);
+    }
+    const std::string before = read_all(path);
+    for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+             {"migrate", "--db", path}, {"serve", "--db", path, "--port", "0"}}) {
+      CAPTURE(args.front());
+      auto [rc, out] = run_binary(args);
+      CAPTURE(out);
+      CHECK(rc == 1);
+      CHECK(std::count(out.begin(), out.end(), '\n') == 1);
+      CHECK(out.find("is not an aftercommit database") != std::string::npos);
+      CHECK(out.find(path) != std::string::npos);
+      CHECK(read_all(path) == before);  // not even switched to WAL
+      CHECK_FALSE(std::filesystem::exists(path + "-wal"));
+    }
+  }
 }
 
 TEST_CASE("jobs list, retry and cancel work on the file directly") {

@@ -35,17 +35,15 @@ struct Fixture {
         "deliver",
         jobs::Handler{
             nullptr, [](const jobs::Job& job, db::Tx& tx, core::Millis now) {
-              db::deliver_message(tx, {"email", "batch@example.com", "hi", "", job.id}, now);
-              return core::Status::ok();
+              return db::deliver_message(tx, {"email", "batch@example.com", "hi", "", job.id}, now);
             }});
     // Writes, then refuses: its write must be rolled back.
-    registry.add(
-        "refuse",
-        jobs::Handler{
-            nullptr, [](const jobs::Job& job, db::Tx& tx, core::Millis now) {
-              db::deliver_message(tx, {"email", "refused@example.com", "no", "", job.id}, now);
-              return core::Status::unavailable("downstream said no");
-            }});
+    registry.add("refuse",
+                 jobs::Handler{nullptr, [](const jobs::Job& job, db::Tx& tx, core::Millis now) {
+                                 (void)db::deliver_message(
+                                     tx, {"email", "refused@example.com", "no", "", job.id}, now);
+                                 return core::Status::unavailable("downstream said no");
+                               }});
     // Breaks a foreign key (no user 999999): SQLite throws inside the apply.
     registry.add("violate",
                  jobs::Handler{nullptr, [](const jobs::Job&, db::Tx& tx, core::Millis now) {

@@ -2,17 +2,21 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <iterator>
+#include <set>
 #include <thread>
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include "db/conn.h"
 #include "db/database.h"
+#include "db/idempotency.h"
 #include "db/jobs.h"
 #include "db/migrations.h"
+#include "db/orders.h"
 #include "db/users.h"
 #include "tests/support/harness.h"
 
@@ -101,6 +105,189 @@ TEST_CASE("refuses a file that is not a database and leaves it untouched") {
   REQUIRE_FALSE(refused.is_ok());
   CHECK(refused.status().message().find("not a database") != std::string::npos);
   CHECK(read_file(path) == before);
+}
+
+namespace {
+
+std::int64_t scalar(SQLite::Database& db, const std::string& sql) {
+  return db.execAndGet(sql).getInt64();
+}
+
+std::set<std::string> index_names(SQLite::Database& db) {
+  std::set<std::string> out;
+  SQLite::Statement q(db,
+                      "SELECT name FROM sqlite_schema WHERE type IN ('index','trigger') "
+                      "AND sql IS NOT NULL");
+  while (q.executeStep()) out.insert(q.getColumn(0).getString());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("upgrading a version 4 file that reused deleted ids: no id comes back after it") {
+  testing::TempDir dir;
+  const std::string path = dir.file("v4.db");
+  REQUIRE(db::Database::open(options_for(path, 4)).is_ok());
+  const std::string fp(64, 'f');
+  std::set<std::string> indexes_before;
+  {
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE);
+    raw.exec("PRAGMA foreign_keys = ON");
+    // Five jobs ran; messages name jobs 1, 2 and 5; the cleaner deleted all.
+    for (int i = 0; i < 5; ++i) {
+      raw.exec("INSERT INTO jobs (kind, args, run_at, created_at) VALUES ('w', '{}', 1, 1)");
+    }
+    for (int job : {1, 2, 5}) {
+      raw.exec(
+          "INSERT INTO mailbox (channel, recipient, subject, body, job_id, created_at) "
+          "VALUES ('email', 'a" +
+          std::to_string(job) + "@example.com', 'Welcome', 'hi', " + std::to_string(job) + ", 1)");
+    }
+    raw.exec("DELETE FROM jobs");
+    // Before: the next job takes id 1 again, the id message 1 names.
+    raw.exec("INSERT INTO jobs (kind, args, run_at, created_at) VALUES ('w', '{}', 1, 1)");
+    CHECK(raw.getLastInsertRowid() == 1);
+    // A job naming order 7 (orders 1-2 exist): no order may become 7.
+    raw.exec(
+        "INSERT INTO jobs (kind, args, run_at, created_at) VALUES "
+        "('send_sms', '{\"order_id\": 7, \"phone\": \"+15550100200\"}', 1, 1)");
+    for (int i = 0; i < 2; ++i) {
+      raw.exec(
+          "INSERT INTO orders (email, phone, total_cents, payment_token, created_at, "
+          "updated_at) VALUES ('b@example.com', '+15550100200', 100, 'tok_visa', 1, 1)");
+    }
+    // Keys: a finished one reaped and its id reused; two unfinished checkouts.
+    const std::string finished =
+        "INSERT INTO idempotency_keys (scope, key, method, path, fingerprint, recovery_point, "
+        "response_status, response_content_type, response_headers, response_body, created_at, "
+        "last_run_at) VALUES ('anonymous', ?1, 'PUT', '/users/x', '" +
+        fp + "', 'finished', 201, 'application/json', '[]', '{}', 1, 1)";
+    for (const char* key : {"done", "done-again"}) {
+      SQLite::Statement q(raw, finished);
+      q.bind(1, key);
+      q.exec();
+      if (std::string(key) == "done") raw.exec("DELETE FROM idempotency_keys");
+    }
+    CHECK(raw.getLastInsertRowid() == 1);
+    raw.exec(
+        "INSERT INTO idempotency_keys (scope, key, method, path, fingerprint, "
+        "recovery_point, order_id, created_at, last_run_at) VALUES "
+        "('anonymous', 'resume-me', 'POST', '/checkout', '" +
+        fp +
+        "', 'order_created', 1, 1, 1), "
+        "('bearer:abc', 'resume-me', 'POST', '/checkout', '" +
+        fp + "', 'order_created', 2, 1, 1)");
+    indexes_before = index_names(raw);
+  }
+
+  auto upgraded = db::Database::open(options_for(path));
+  REQUIRE(upgraded.is_ok());
+  db::Database& db = **upgraded;
+  std::int64_t job = 0, next_job = 0, order = 0;
+  std::optional<db::IdempotencyKeyRow> key;
+  REQUIRE(db.write([&](db::Tx& tx) {
+              db::NewJob j;
+              j.kind = "w";
+              job = db::stage_job(tx, j, 1).value();
+              tx.conn().exec("DELETE FROM jobs WHERE id = " + std::to_string(job));
+              next_job = db::stage_job(tx, j, 1).value();
+              db::NewOrder o{"b@example.com", "+15550100200", 100, "tok_visa", {}};
+              order = db::insert_order(tx, o, 1);
+              key = db::insert_started_key(tx, {"anonymous", "new", "POST", "/checkout", fp}, 1);
+              return core::Status::ok();
+            }).is_ok());
+  CHECK(job == 6);  // above message 5's job_id, not max(id) + 1 = 3
+  CHECK(next_job == 7);
+  CHECK(order == 8);
+  CHECK(key->id == 4);
+  REQUIRE(key->gateway_key);
+  CHECK(key->gateway_key->rfind("ac_", 0) == 0);
+
+  SQLite::Database raw(path, SQLite::OPEN_READONLY);
+  for (const char* table : {"jobs", "idempotency_keys", "orders"}) {
+    CAPTURE(table);
+    CHECK(raw.execAndGet(std::string("SELECT sql FROM sqlite_schema WHERE name = '") + table + "'")
+              .getString()
+              .find("AUTOINCREMENT") != std::string::npos);
+  }
+  // Every row kept; every index and trigger kept (one replaced by design).
+  CHECK(scalar(raw, "SELECT count(*) FROM jobs") == 3);
+  CHECK(scalar(raw, "SELECT count(*) FROM mailbox") == 3);
+  CHECK(scalar(raw, "SELECT count(*) FROM orders") == 3);
+  std::set<std::string> indexes_after = index_names(raw);
+  for (const std::string& name : indexes_before) {
+    CAPTURE(name);
+    if (name != "idempotency_keys_by_age") CHECK(indexes_after.count(name) == 1);
+  }
+  CHECK(indexes_after.count("orders_one_order_per_charge") == 1);
+  CHECK(raw.execAndGet("PRAGMA integrity_check").getString() == "ok");
+  CHECK_FALSE(SQLite::Statement(raw, "PRAGMA foreign_key_check").executeStep());
+  // Unfinished keys keep the gateway key they may have charged under.
+  CHECK(raw.execAndGet("SELECT gateway_key FROM idempotency_keys WHERE scope = 'anonymous' "
+                       "AND key = 'resume-me'")
+            .getString() == "resume-me");
+  CHECK(raw.execAndGet("SELECT gateway_key FROM idempotency_keys WHERE scope = 'bearer:abc'")
+            .getString() == "bearer:abc resume-me");
+  CHECK(raw.execAndGet("SELECT gateway_key IS NULL FROM idempotency_keys WHERE key = 'done-again'")
+            .getInt() == 1);
+  // Foreign keys are on again: an item of no order is refused.
+  core::Status orphan = db.write([](db::Tx& tx) {
+    tx.conn().exec(
+        "INSERT INTO order_items (order_id, sku, quantity, unit_price_cents) "
+        "VALUES (999, 'x', 1, 1)");
+    return core::Status::ok();
+  });
+  CHECK(orphan.code() == core::Code::kConflict);
+}
+
+TEST_CASE("a failed migration leaves the file byte for byte as it was, journal mode included") {
+  testing::TempDir dir;
+  const std::string path = dir.file("half.db");
+  REQUIRE(db::Database::open(options_for(path, 3)).is_ok());
+  {
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE);
+    REQUIRE(raw.execAndGet("PRAGMA journal_mode = DELETE").getString() == "delete");
+    // Migration 4 creates job_kinds: this file already has one.
+    raw.exec("CREATE TABLE job_kinds (kind TEXT)");
+  }
+  REQUIRE_FALSE(std::filesystem::exists(path + "-wal"));
+  const std::string before = read_file(path);
+  auto refused = db::Database::open(options_for(path));
+  REQUIRE_FALSE(refused.is_ok());
+  CHECK(refused.status().message().find("job_kinds already exists") != std::string::npos);
+  CHECK(read_file(path) == before);
+  CHECK_FALSE(std::filesystem::exists(path + "-wal"));
+}
+
+TEST_CASE("refuses another program's database and leaves it byte for byte as it was") {
+  testing::TempDir dir;
+  for (const char* schema : {"CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)",
+                             "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)"}) {
+    CAPTURE(schema);
+    const std::string path =
+        dir.file(std::string("other-") + std::to_string(std::hash<std::string>{}(schema)) + ".db");
+    {
+      SQLite::Database raw(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+      raw.exec(schema);
+    }
+    const std::string before = read_file(path);
+    auto refused = db::Database::open(options_for(path));
+    REQUIRE_FALSE(refused.is_ok());
+    CHECK(refused.status().message().find("not an aftercommit database") != std::string::npos);
+    CHECK(read_file(path) == before);
+    CHECK_FALSE(std::filesystem::exists(path + "-wal"));
+  }
+  // A file at one of our versions that lacks that version's tables is not ours either.
+  const std::string versioned = dir.file("versioned.db");
+  {
+    SQLite::Database raw(versioned, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    raw.exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); PRAGMA user_version = 3");
+  }
+  const std::string before = read_file(versioned);
+  auto refused = db::Database::open(options_for(versioned));
+  REQUIRE_FALSE(refused.is_ok());
+  CHECK(refused.status().message().find("no table users") != std::string::npos);
+  CHECK(read_file(versioned) == before);
 }
 
 TEST_CASE("rolls back everything a failing phase wrote") {

@@ -382,6 +382,21 @@ void check_feature_invariants(SQLite::Database& db, const std::vector<Sent>& sen
   zero("one key record per (scope, key)",
        "SELECT count(*) FROM (SELECT 1 FROM idempotency_keys GROUP BY scope, key "
        "HAVING count(*) > 1)");
+  zero("paid order has exactly its one succeeded charge",
+       "SELECT count(*) FROM orders o JOIN idempotency_keys k ON k.order_id = o.id "
+       "WHERE o.state IN ('paid','ready_to_ship') AND (SELECT count(*) FROM gateway_charges g "
+       "WHERE g.idempotency_key = k.gateway_key AND g.status = 'succeeded' "
+       "AND g.charge_id = o.charge_id) != 1");
+  zero("declined order has its declined charge",
+       "SELECT count(*) FROM orders o JOIN idempotency_keys k ON k.order_id = o.id "
+       "WHERE o.state = 'payment_failed' AND (SELECT count(*) FROM gateway_charges g "
+       "WHERE g.idempotency_key = k.gateway_key AND g.status = 'declined') != 1");
+  // (Long horizon: a reaped key's charges have no record to name them.)
+  if (!long_horizon) {
+    zero("no charge without an order under its key",
+         "SELECT count(*) FROM gateway_charges g WHERE NOT EXISTS (SELECT 1 FROM "
+         "idempotency_keys k WHERE k.gateway_key = g.idempotency_key AND k.order_id IS NOT NULL)");
+  }
   zero("paid order has exactly its one succeeded charge, of its amount",
        "SELECT count(*) FROM orders o WHERE o.state IN ('paid','ready_to_ship') AND "
        "(SELECT count(*) FROM gateway_charges g WHERE g.charge_id = o.charge_id "
@@ -1105,6 +1120,7 @@ void run_torture(bool long_horizon, int rounds) {
     } else {
       // Replays: every finished checkout key answers its first answer again,
       // marked replayed. (Long horizon: the keys are reaped by now.)
+      httplib::Client gateway("127.0.0.1", gateway_port);
       std::map<std::string, const Sent*> first;
       {
         std::lock_guard lock(ledger.mu);
@@ -1122,6 +1138,23 @@ void run_torture(bool long_horizon, int rounds) {
         CHECK(again.header("Idempotent-Replayed") == "true");
         CHECK(again.body == s->body);
         fig.checks += 3;
+        // The gateway holds one charge under the gateway key the key's
+        // record holds (our own, per operation; never the client's key).
+        std::string gateway_key;
+        {
+          SQLite::Database db(db_path, SQLite::OPEN_READONLY);
+          SQLite::Statement q(db,
+                              "SELECT coalesce(gateway_key, '') FROM idempotency_keys "
+                              "WHERE key = ?1 AND path = '/checkout'");
+          q.bind(1, key);
+          if (q.executeStep()) gateway_key = q.getColumn(0).getString();
+        }
+        REQUIRE_FALSE(gateway_key.empty());
+        auto charges =
+            testing::request(gateway, "GET", "/v1/charges?idempotency_key=" + gateway_key);
+        REQUIRE(charges.status == 200);
+        CHECK(charges.json()["count"] == 1);
+        fig.checks += 2;
       }
     }
     processes.signalling(server->pid());

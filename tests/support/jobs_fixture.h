@@ -137,8 +137,8 @@ struct JobsFixture {
 // in this database, so it must happen exactly once.
 inline core::Status deliver_test_message(const jobs::Job& job, db::Tx& tx, core::Millis now,
                                          const std::string& to) {
-  db::deliver_message(tx, {"email", to, "test", "job " + std::to_string(job.id), job.id}, now);
-  return core::Status::ok();
+  return db::deliver_message(tx, {"email", to, "test", "job " + std::to_string(job.id), job.id},
+                             now);
 }
 
 }  // namespace testing
