@@ -854,10 +854,10 @@ std::uint64_t check_no_redelivery_while_alive(std::vector<Post> posts, Processes
 // One torture run. Classic: one server process at a time, killed every
 // round. Long horizon (long_horizon): finished jobs kept 2 s
 // (--job-retention), keys 2 s (--idempotency-ttl), the completer after
-// 0.5 s, so the cleaner, completer and reaper race the kills; and every
-// third round a second server B starts on the same file while A serves,
-// lives through A's kill and A's restart (A's start-up must leave B's work
-// alone), and is stopped (SIGTERM) in the middle of the next round's load.
+// 0.5 s, key locks 1.5 s, gateway calls 0.5 s, so the cleaner, completer and reaper race the kills;
+// and every third round a second server B starts on the same file while A serves, lives through A's
+// kill and A's restart (A's start-up must leave B's work alone), and is stopped (SIGTERM) in the
+// middle of the next round's load.
 void run_torture(bool long_horizon, int rounds) {
   testing::TempDir dir;
   const std::string db_path = dir.file("torture.db");
@@ -909,8 +909,15 @@ void run_torture(bool long_horizon, int rounds) {
                                    "--webhook-secret",
                                    "torture-secret"};
   if (long_horizon) {
-    for (const char* a :
-         {"--job-retention", "2000", "--idempotency-ttl", "2000", "--completer-after", "500"}) {
+    // A key lock must outlive the longest request (as the docs ask), or a
+    // live request's key is taken over, finished and reaped under it: B's
+    // checkouts wait on A's gateway, which dies with A, for --gateway-timeout.
+    // So: gateway 0.5 s < lock 1.5 s; TTL 2 s >= completer 0.5 s + lock.
+    for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+      if (args[i] == "--idempotency-lock-timeout") args[i + 1] = "1500";
+    }
+    for (const char* a : {"--job-retention", "2000", "--idempotency-ttl", "2000",
+                          "--completer-after", "500", "--gateway-timeout", "500"}) {
       args.emplace_back(a);
     }
   }
