@@ -59,7 +59,7 @@ test: deps
 tsan: deps
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DAFTERCOMMIT_SANITIZE=thread
 	cmake --build build-tsan -j $(JOBS)
-	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp \
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions='$(CURDIR)/tests/tsan.supp'" \
 	  ctest --output-on-failure -j $(JOBS)
 
 # Release build + wrk against a fresh database with --synchronous full; prints
