@@ -9,7 +9,8 @@ std::string describe_http_failure(httplib::Error error) {
     case httplib::Error::ConnectionTimeout:
       return "no connection could be made within the timeout";
     case httplib::Error::Read:
-      return "no answer came within the timeout (or the connection closed before one)";
+      // cpp-httplib 0.11 also reports a refused connection this way.
+      return "no answer came (the connection was refused or closed, or the timeout passed)";
     case httplib::Error::Write:
       return "the request could not be sent (the connection broke or timed out)";
     case httplib::Error::BindIPAddress:

@@ -9,8 +9,8 @@
 
 namespace core {
 
-// A clause that completes "calling X failed: ..." (e.g. "no answer came
-// within the timeout (or the connection closed before one)").
+// A clause that completes "calling X failed: ..." (e.g. "no connection
+// could be made (refused, or the host is unreachable)").
 [[nodiscard]] std::string describe_http_failure(httplib::Error error);
 
 }  // namespace core
