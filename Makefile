@@ -9,7 +9,7 @@ PORT  ?= 8080
 # missing and does nothing when all are there.
 DEB_PACKAGES := build-essential cmake pkg-config libsqlitecpp-dev libsqlite3-dev \
   libcpp-httplib-dev nlohmann-json3-dev doctest-dev libcli11-dev libssl-dev \
-  sqlite3 wrk python3
+  sqlite3 wrk python3 curl jq
 # Test tools, installed without their recommends: promtool (Prometheus's
 # parser, checks /metrics) and Chromium (drives the dashboard headless).
 DEB_TEST_PACKAGES := prometheus chromium
