@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "app/auth.h"
 #include "app/request_scope.h"
 
 namespace app {
@@ -43,11 +44,10 @@ std::string request_fingerprint(const std::string& method, const std::string& ta
 }
 
 std::string client_scope(const httplib::Request& req) {
+  // Read as the admin check reads it (app/auth.h): "bearer x" and "Bearer  x"
+  // are one client.
   const std::string auth = req.get_header_value("Authorization");
-  constexpr char kBearer[] = "Bearer ";
-  if (auth.size() > sizeof kBearer - 1 && auth.compare(0, sizeof kBearer - 1, kBearer) == 0) {
-    return "bearer:" + sha256_hex(auth.substr(sizeof kBearer - 1));
-  }
+  if (const auto token = bearer_token(auth)) return "bearer:" + sha256_hex(std::string(*token));
   return kAnonymousScope;
 }
 

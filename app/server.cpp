@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "app/auth.h"
 #include "app/idempotency.h"
 #include "app/metrics.h"
 #include "app/request_scope.h"
@@ -158,23 +159,6 @@ class BoundedPool : public httplib::TaskQueue {
   std::vector<std::thread> threads_;
 };
 
-// Constant-time token check: both sides are hashed first, so neither the
-// content nor the length of the configured token leaks through timing.
-bool token_matches(const std::string& given, const std::string& expected) {
-  unsigned char a[SHA256_DIGEST_LENGTH];
-  unsigned char b[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(given.data()), given.size(), a);
-  SHA256(reinterpret_cast<const unsigned char*>(expected.data()), expected.size(), b);
-  return CRYPTO_memcmp(a, b, sizeof a) == 0;
-}
-
-// Routes the admin token guards (API.md, Operations): every write under
-// /jobs/ and /metrics.
-bool needs_admin(const httplib::Request& req) {
-  if (req.path == "/metrics") return true;
-  return req.method != "GET" && req.method != "HEAD" && req.path.rfind("/jobs/", 0) == 0;
-}
-
 // A header-limit refusal, or nullopt when the request's headers are within
 // the configured count and total size.
 std::optional<Reply> header_limits(const httplib::Request& req, const Config& config) {
@@ -251,12 +235,8 @@ void Server::install_hooks() {
     }
     // The admin token, checked once here for every route it guards. The
     // Authorization header is never logged.
-    if (!config_.admin_token.empty() && needs_admin(req)) {
-      const std::string auth = req.get_header_value("Authorization");
-      const std::string prefix = "Bearer ";
-      const bool ok = auth.size() > prefix.size() && auth.compare(0, prefix.size(), prefix) == 0 &&
-                      token_matches(auth.substr(prefix.size()), config_.admin_token);
-      if (!ok) {
+    if (!config_.admin_token.empty() && needs_admin_token(req.method, req.path)) {
+      if (!presents_token(req.get_header_value("Authorization"), config_.admin_token)) {
         scope.refusal = problem(401, "unauthorized", "Unauthorized",
                                 "this route needs Authorization: Bearer <admin token>")
                             .header("WWW-Authenticate", "Bearer realm=\"aftercommit\"");
