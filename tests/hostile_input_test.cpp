@@ -519,10 +519,10 @@ TEST_CASE_FIXTURE(Fixture, "raw protocol abuse is refused without crashing the s
   };
   const std::vector<Raw> raws = {
       {"header line over 8 KiB",
-       "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Long: " + std::string(9000, 'l') + "\r\n\r\n", 400},
+       "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Long: " + std::string(9000, 'l') + "\r\n\r\n", 431},
       {"request line over 8 KiB", "GET /" + std::string(9000, 'p') + " HTTP/1.1\r\nHost: x\r\n\r\n",
        414},
-      // cpp-httplib takes a bare LF as a line end: X-Injected becomes a request
+      // A bare LF is a line end (RFC 9112 §2.2): X-Injected becomes a request
       // header of its own, and nothing of it is echoed.
       {"bare LF in a header value",
        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\nX-Injected: 1\r\n\r\n", 200},
@@ -539,7 +539,7 @@ TEST_CASE_FIXTURE(Fixture, "raw protocol abuse is refused without crashing the s
        "POST /api/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
        "Transfer-Encoding: chunked\r\n\r\n11000\r\n" +
            std::string(0x11000, 'a') + "\r\n0\r\n\r\n",
-       400},  // cpp-httplib answers 400, not 413, for a chunked body over the limit
+       413},
   };
   for (const Raw& raw : raws) {
     CAPTURE(raw.name);
@@ -607,11 +607,10 @@ TEST_CASE("an idle keep-alive connection is closed after the idle timeout") {
 }
 
 TEST_CASE_FIXTURE(Fixture, "CR, LF or NUL in an Idempotency-Key never reaches the key store") {
-  // No client library sends these, so they go over a raw socket. cpp-httplib
-  // 0.11 reads a bare LF as a line end (the key is what precedes it) and
-  // drops a value holding a bare CR (the request runs without a key); a NUL
-  // reaches the layer, which refuses it with 400. Whatever the parser does,
-  // no key with a control character is stored and nothing is echoed.
+  // No client library sends these, so they go over a raw socket. A CR or NUL
+  // in a value is refused on the wire (400), and so is the line after a bare
+  // LF that has no colon. Whatever happens, no key with a control character
+  // is stored and nothing is echoed.
   int n = 0;
   for (const std::string& bad :
        {std::string("a\rb"), std::string("a\nb"), std::string("a\0b", 3), std::string("\r\n")}) {
