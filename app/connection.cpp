@@ -47,6 +47,7 @@ constexpr std::size_t kFlushAt = 64 * 1024;
 // After a refusal the rest of the request is read and dropped for a moment,
 // so the client reads the answer instead of a reset.
 constexpr int kLingerMs = 1000;
+constexpr int kLingerQuietMs = 50;
 constexpr std::size_t kLingerBytes = 1 << 20;
 
 struct Refusal {
@@ -505,17 +506,22 @@ void Connection::answer_refusal() {
   flush();
 }
 
-// Reads and drops what the client still sends for a moment, so that closing
-// does not reset the connection before the client has read the answer.
+// Reads and drops what the client still sends, so that closing does not
+// reset the connection before the client has read the answer: until the
+// client closes, pauses for kLingerQuietMs, or kLingerMs or kLingerBytes pass.
 void Connection::linger() {
   ::shutdown(fd_, SHUT_WR);
   const auto deadline = after(std::min(kLingerMs, limits_.read_timeout_ms));
   std::size_t dropped = 0;
-  in_.clear();
-  in_pos_ = 0;
-  while (dropped < kLingerBytes && fill(deadline)) {
-    dropped += in_.size();
-    in_.clear();
+  char buf[kReadSize];
+  while (dropped < kLingerBytes) {
+    pollfd p{fd_, POLLIN, 0};
+    const int r = ::poll(&p, 1, std::min(kLingerQuietMs, ms_until(deadline)));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return;
+    const ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
+    if (n <= 0 && !(n < 0 && errno == EINTR)) return;
+    if (n > 0) dropped += static_cast<std::size_t>(n);
   }
 }
 
