@@ -61,6 +61,7 @@ const char* reason(int status) {
   switch (status) {
     case 400: return "Bad Request";
     case 413: return "Content Too Large";
+    case 408: return "Request Timeout";
     case 414: return "URI Too Long";
     case 431: return "Request Header Fields Too Large";
     case 501: return "Not Implemented";
@@ -133,13 +134,21 @@ class Connection final : public httplib::Stream {
     if (out_.size() >= kFlushAt && !flush()) return -1;
     return static_cast<ssize_t>(size);
   }
+  // Asked for each request; looked up once per connection.
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    address(false, ip, port);
+    if (remote_port_ < 0) address(false, remote_ip_, remote_port_);
+    ip = remote_ip_;
+    port = remote_port_;
   }
   void get_local_ip_and_port(std::string& ip, int& port) const override {
-    address(true, ip, port);
+    if (local_port_ < 0) address(true, local_ip_, local_port_);
+    ip = local_ip_;
+    port = local_port_;
   }
-  socket_t socket() const override { return fd_; }
+  // cpp-httplib 0.11.4 reads socket() only to answer 500 when the descriptor
+  // is past FD_SETSIZE, which its select() could not watch. This stream polls
+  // and does its own I/O, so it names no descriptor for that check.
+  socket_t socket() const override { return INVALID_SOCKET; }
 
  private:
   enum class Got { kOk, kClosed, kRefused };
@@ -170,6 +179,10 @@ class Connection final : public httplib::Stream {
   std::size_t shown_pos_ = 0;
   std::string out_;
   bool write_failed_ = false;
+  bool timed_out_ = false;  // the last fill() met its deadline
+  mutable std::string remote_ip_, local_ip_;
+  mutable int remote_port_ = -1, local_port_ = -1;
+  Clock::time_point deadline_;  // for the whole request being read
   std::optional<Refusal> refusal_;
 };
 
@@ -200,10 +213,10 @@ bool Connection::fill(Clock::time_point deadline) {
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
     const int ms = ms_until(deadline);
-    if (ms == 0) return false;
     pollfd p{fd_, POLLIN, 0};
-    const int r = ::poll(&p, 1, ms);
+    const int r = ms == 0 ? 0 : ::poll(&p, 1, ms);
     if (r < 0 && errno == EINTR) continue;
+    if (r == 0) timed_out_ = true;
     if (r <= 0) return false;
   }
 }
@@ -248,7 +261,11 @@ Connection::Got Connection::wait_for_request(const Drain& drain) {
 }
 
 Connection::Got Connection::read_head(Head& head) {
-  const auto deadline = after(limits_.read_timeout_ms);
+  // The whole request, head and body, must arrive within one read timeout
+  // from its first byte: a client trickling bytes cannot hold a thread longer.
+  deadline_ = after(limits_.read_timeout_ms);
+  timed_out_ = false;
+  const auto deadline = deadline_;
   std::string_view line;
   // RFC 9112 §2.2: empty lines before the request line are ignored.
   for (int skipped = 0;; ++skipped) {
@@ -395,7 +412,7 @@ Connection::Got Connection::read_body(const Head& head, std::string& body) {
   const std::size_t want = *length;
   body.reserve(want);
   while (body.size() < want) {
-    if (in_pos_ == in_.size() && !fill(after(limits_.read_timeout_ms))) return Got::kClosed;
+    if (in_pos_ == in_.size() && !fill(deadline_)) return Got::kClosed;
     const std::size_t n = std::min(want - body.size(), in_.size() - in_pos_);
     body.append(in_, in_pos_, n);
     in_pos_ += n;
@@ -409,7 +426,7 @@ Connection::Got Connection::read_chunked(std::string& body) {
   const Refusal bad{400, "bad-request", "Bad request", "the chunked body is malformed"};
   std::string_view line;
   for (;;) {
-    Got got = next_line(line, kMaxChunkLine, after(limits_.read_timeout_ms), bad);
+    Got got = next_line(line, kMaxChunkLine, deadline_, bad);
     if (got != Got::kOk) return got;
     std::size_t size = 0;
     std::size_t i = 0;
@@ -431,13 +448,13 @@ Connection::Got Connection::read_chunked(std::string& body) {
     }
     std::size_t left = size;
     while (left > 0) {
-      if (in_pos_ == in_.size() && !fill(after(limits_.read_timeout_ms))) return Got::kClosed;
+      if (in_pos_ == in_.size() && !fill(deadline_)) return Got::kClosed;
       const std::size_t n = std::min(left, in_.size() - in_pos_);
       body.append(in_, in_pos_, n);
       in_pos_ += n;
       left -= n;
     }
-    got = next_line(line, 2, after(limits_.read_timeout_ms), bad);
+    got = next_line(line, 2, deadline_, bad);
     if (got != Got::kOk) return got;
     if (!line.empty()) {
       refusal_ = bad;
@@ -451,7 +468,7 @@ Connection::Got Connection::read_chunked(std::string& body) {
   for (;;) {
     const std::size_t budget =
         limits_.max_header_bytes - std::min(trailer_bytes, limits_.max_header_bytes);
-    const Got got = next_line(line, budget + 2, after(limits_.read_timeout_ms), too_large);
+    const Got got = next_line(line, budget + 2, deadline_, too_large);
     if (got != Got::kOk) return got;
     if (line.empty()) return Got::kOk;
     trailer_bytes += line.size() + 2;
@@ -559,6 +576,11 @@ void Connection::serve(const Drain& drain, const ProcessRequest& process,
                    "the server is shutting down; retry on a new connection");
     }
     if (got == Got::kOk) got = read_body(head, body);
+    if (got == Got::kClosed && timed_out_) {
+      got = refuse(408, "request-timeout", "Request timeout",
+                   "the request did not arrive within " +
+                       std::to_string(limits_.read_timeout_ms) + " ms");
+    }
     if (got == Got::kClosed) return;
     if (got == Got::kRefused) {
       if (refused) refused(head.method.empty() ? "-" : head.method, refusal_->status);

@@ -8,9 +8,11 @@
 // subclass serve an accepted socket itself and hand cpp-httplib one request
 // at a time as a Stream. So each request is read here first, within the
 // limits, and cpp-httplib is shown a normalised copy of it:
+// - the whole request must arrive within --read-timeout from its first byte
+//   (408 and close otherwise, so a trickling client cannot hold a thread);
 // - the head (request line and header fields) is read up to
-//   --max-header-bytes (431 beyond, 414 for a request line over 8 KiB) and
-//   within --read-timeout, then checked (obs-fold, a field without a name or
+//   --max-header-bytes (431 beyond, 414 for a request line over 8 KiB), then
+//   checked (obs-fold, a field without a name or
 //   colon, CR or NUL in a value: 400);
 // - every '%' in a header value is sent on as "%25", so cpp-httplib's decoding
 //   yields the octets the client sent; an empty value is sent on as "%00",
@@ -48,7 +50,7 @@ struct ConnectionLimits {
   std::size_t max_header_bytes = 32 * 1024;  // header fields, as the 431 hook counts them
   int max_headers = 100;
   std::size_t max_body_bytes = 64 * 1024;
-  int read_timeout_ms = 10000;  // the whole head; each wait for body bytes
+  int read_timeout_ms = 10000;  // the whole request, from its first byte
   int idle_timeout_ms = 5000;   // waiting for a request
   std::size_t max_requests = 10000;
 };

@@ -240,7 +240,7 @@ void Server::install_hooks() {
   http_.set_tcp_nodelay(true);
   http_.set_keep_alive_max_count(kKeepAliveMaxCount);
   // Timeouts bound what a silent client costs. app::serve_connection applies
-  // the read timeout (the whole head; each wait for body bytes) and the idle
+  // the read timeout (the whole request, from its first byte) and the idle
   // timeout; cpp-httplib sets the write timeout as SO_SNDTIMEO at accept, and
   // announces the idle timeout in Keep-Alive (in whole seconds, at least 1).
   const auto ms = [](int v) { return std::pair<time_t, time_t>{v / 1000, (v % 1000) * 1000}; };

@@ -673,15 +673,16 @@ TEST_CASE("a request in flight at SIGTERM completes, then the server stops") {
   LoggedServer server(dir, {"--read-timeout", "5000"});
   RawConn conn(server.port());
   const std::string body = R"({"email":"inflight@example.com"})";
-  // The head and half the body, then SIGTERM, then the rest.
+  // The head; the server has read it when it asks for the body (100
+  // Continue); then SIGTERM, then the body.
   conn.send_all(
       "POST /api/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-      "Content-Length: " +
-      std::to_string(body.size()) + "\r\n\r\n" + body.substr(0, 10));
-  std::this_thread::sleep_for(200ms);
+      "Expect: 100-continue\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n");
+  REQUIRE(status_of(conn.read_response()) == 100);
   server.signal(SIGTERM);
   std::this_thread::sleep_for(300ms);
-  conn.send_all(body.substr(10));
+  conn.send_all(body);
   const std::string answer = conn.read_response();
   CHECK(status_of(answer) == 201);
   CHECK(header_of(answer, "Connection") == "close");
@@ -724,15 +725,15 @@ TEST_CASE("a request still waiting for a thread at SIGTERM gets 503 and is not r
   const std::string body = R"({"email":"held@example.com"})";
   a.send_all(
       "POST /api/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-      "Content-Length: " +
-      std::to_string(body.size()) + "\r\n\r\n" + body.substr(0, 5));
-  std::this_thread::sleep_for(200ms);
+      "Expect: 100-continue\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n");
+  REQUIRE(status_of(a.read_response()) == 100);  // A holds the thread
   RawConn b(server.port());
   b.send_all("PUT /users/queued%40example.com HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
-  std::this_thread::sleep_for(200ms);
+  std::this_thread::sleep_for(500ms);  // accepted, queued behind A
   server.signal(SIGTERM);
   std::this_thread::sleep_for(200ms);
-  a.send_all(body.substr(5));
+  a.send_all(body);
   CHECK(status_of(a.read_response()) == 201);
   const std::string refused = b.read_response();
   CHECK(status_of(refused) == 503);
@@ -741,4 +742,36 @@ TEST_CASE("a request still waiting for a thread at SIGTERM gets 503 and is not r
   CHECK(server.wait_exit(10s) == 0);
   CHECK(users(dir.file("db")) == 1);
   CHECK(count(dir.file("db"), "SELECT count(*) FROM users WHERE email = 'queued@example.com'") == 0);
+}
+
+TEST_CASE("a client trickling its request gets 408 at the read timeout, not a thread for ever") {
+  testing::TempDir dir;
+  auto cfg = testing::test_config(dir);
+  cfg.read_timeout_ms = 1000;
+  testing::InProcessServer server(cfg);
+  RawConn conn(server.port());
+  const std::string request =
+      "PUT /users/trickle%40example.com HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+      "X-Pad: " + std::string(200, 'p') + "\r\n\r\n";
+  // One byte every 50 ms: each well inside the read timeout, the whole far past it.
+  const auto t0 = std::chrono::steady_clock::now();
+  bool cut = false;
+  for (const char c : request) {
+    if (!conn.send_all(std::string(1, c))) {
+      cut = true;
+      break;
+    }
+    pollfd p{conn.fd(), POLLIN, 0};
+    if (::poll(&p, 1, 50) > 0) {
+      cut = true;
+      break;
+    }
+  }
+  CHECK(cut);
+  bool closed = false;
+  const std::string answer = conn.read_until_close(3s, &closed);
+  CHECK(status_of(answer) == 408);
+  CHECK(closed);
+  CHECK(std::chrono::steady_clock::now() - t0 < 3s);
+  CHECK(users(cfg.db_path) == 0);
 }
