@@ -529,6 +529,9 @@ TEST_CASE_FIXTURE(Fixture, "raw protocol abuse is refused without crashing the s
        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Long: " + std::string(9000, 'l') + "\r\n\r\n", 431},
       {"request line over 8 KiB", "GET /" + std::string(9000, 'p') + " HTTP/1.1\r\nHost: x\r\n\r\n",
        414},
+      // 3000 bytes as sent, 9000 as cpp-httplib would read them ('%' as "%25").
+      {"header value of 3000 '%'",
+       "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pct: " + std::string(3000, '%') + "\r\n\r\n", 431},
       // A bare LF is a line end (RFC 9112 §2.2): X-Injected becomes a request
       // header of its own, and nothing of it is echoed.
       {"bare LF in a header value",
