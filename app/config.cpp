@@ -65,6 +65,31 @@ std::optional<HttpUrl> parse_http_url(const std::string& url) {
   return out;
 }
 
+namespace {
+
+// --admin-token: RFC 6750's b64token, so the token is sent as the octets
+// configured (no character a client or proxy would escape, quote or trim):
+// 1-512 of A-Z a-z 0-9 - . _ ~ + / followed by any number of '='.
+core::Status validate_admin_token_alphabet(const std::string& token) {
+  if (token.empty()) return core::Status::ok();  // no token: the admin routes are open
+  std::size_t i = 0;
+  while (i < token.size() &&
+         (std::isalnum(static_cast<unsigned char>(token[i])) ||
+          std::string_view("-._~+/").find(token[i]) != std::string_view::npos)) {
+    ++i;
+  }
+  const bool body_ok = i > 0;
+  while (i < token.size() && token[i] == '=') ++i;
+  if (!body_ok || i != token.size() || token.size() > 512) {
+    return core::Status::invalid(
+        "--admin-token: must be 1-512 characters of A-Z a-z 0-9 - . _ ~ + / "
+        "(then optional '=' padding)");
+  }
+  return core::Status::ok();
+}
+
+}  // namespace
+
 core::Status Config::validate() const {
   if (db_path.empty()) return core::Status::invalid("--db: must name a file");
   if (port < 0 || port > 65535) return core::Status::invalid("--port: must be 0..65535");
@@ -143,6 +168,7 @@ core::Status Config::validate() const {
         "could ever present it");
   if (test_job_delay_ms < 0) return core::Status::invalid("--test-job-delay: must be >= 0");
   if (max_db_pages < 0) return core::Status::invalid("--max-db-pages: must be >= 0");
+  if (core::Status st = validate_admin_token_alphabet(admin_token); !st) return st;
   return core::Status::ok();
 }
 
