@@ -47,6 +47,8 @@ core::Status Config::validate() const {
   if (max_headers < 1) return core::Status::invalid("--max-headers: must be at least 1");
   if (max_connections < http_threads)
     return core::Status::invalid("--max-connections: must be at least --http-threads");
+  if (backup_every_ms < 100) return core::Status::invalid("--backup-every: must be at least 100ms");
+  if (backup_keep < 1) return core::Status::invalid("--backup-keep: must be at least 1");
   if (test_job_delay_ms < 0) return core::Status::invalid("--test-job-delay: must be >= 0");
   if (max_db_pages < 0) return core::Status::invalid("--max-db-pages: must be >= 0");
   return core::Status::ok();
