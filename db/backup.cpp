@@ -1,6 +1,7 @@
 #include "db/backup.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -251,8 +252,6 @@ core::Result<int> pin_snapshot(Handle& src, const std::string& name) {
     ++report.steps;
     if (rc == SQLITE_DONE) break;
     if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED) break;
-    if (options.on_step)
-      options.on_step(sqlite3_backup_remaining(backup), sqlite3_backup_pagecount(backup));
     if (options.cancelled && options.cancelled()) {
       cancelled = true;
       break;
@@ -279,6 +278,13 @@ core::Result<int> seal(const std::string& path, const CopyOptions& options) {
     return st;
   auto mode = v.column(kJournalDelete);
   if (!mode) return mode.status();
+  // integrity_check reads every page: let a cancel interrupt it.
+  if (options.cancelled) {
+    sqlite3_progress_handler(
+        v.get(), 10000,
+        [](void* fn) { return (*static_cast<const std::function<bool()>*>(fn))() ? 1 : 0; },
+        const_cast<std::function<bool()>*>(&options.cancelled));
+  }
   auto check = v.column(kIntegrityCheck);
   if (!check) return check.status();
   if (check->size() != 1 || check->front() != "ok") {
@@ -295,12 +301,28 @@ core::Result<int> seal(const std::string& path, const CopyOptions& options) {
   return *version;
 }
 
-core::Status check_target_dir(const std::string& path, const char* what) {
-  const std::string dir = parent_dir(path);
+// `target` may be written: its directory exists, it is not a directory, and
+// it is not `other` (replacing a database with itself, or a backup with
+// what is being restored, would destroy it).
+core::Status check_target(const std::string& target, const std::string& other, const char* what) {
+  const std::string dir = parent_dir(target);
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return core::Status::not_found(std::string(what) + " directory " + dir + " does not exist");
-  if (fs::is_directory(path, ec)) return core::Status::invalid(path + " is a directory; name a file");
+  if (!fs::is_directory(dir, ec))
+    return core::Status::not_found(std::string(what) + " directory " + dir + " does not exist");
+  if (fs::is_directory(target, ec))
+    return core::Status::invalid(target + " is a directory; name a file");
+  if (fs::equivalent(target, other, ec))
+    return core::Status::invalid(target + " and " + other + " are the same file");
   return core::Status::ok();
+}
+
+// The restored file takes the replaced one's mode, and its owner when we
+// may give it (root), so that the service's user can still open it.
+void copy_ownership(const std::string& from_file, const std::string& to_file) noexcept {
+  struct stat st {};
+  if (::stat(from_file.c_str(), &st) != 0) return;
+  (void)::chmod(to_file.c_str(), st.st_mode & 07777);
+  if (::geteuid() == 0) (void)::chown(to_file.c_str(), st.st_uid, st.st_gid);
 }
 
 std::int64_t file_size(const std::string& path) {
@@ -315,7 +337,7 @@ core::Result<CopyReport> backup(const std::string& source, const std::string& ta
                                 const CopyOptions& options) {
   std::error_code ec;
   if (!fs::is_regular_file(source, ec)) return core::Status::not_found("no database at " + source);
-  if (core::Status st = check_target_dir(target, "backup"); !st) return st;
+  if (core::Status st = check_target(target, source, "backup"); !st) return st;
   CopyReport report;
   Handle src;
   // Read-only: a backup never writes the live file.
@@ -359,7 +381,7 @@ core::Result<CopyReport> restore(const std::string& from, const std::string& db_
                                  const CopyOptions& options) {
   std::error_code ec;
   if (!fs::is_regular_file(from, ec)) return core::Status::not_found("no backup file at " + from);
-  if (core::Status st = check_target_dir(db_path, "database"); !st) return st;
+  if (core::Status st = check_target(db_path, from, "database"); !st) return st;
   CopyReport report;
   Handle src;
   // Nothing beside the backup: open it immutable, so that not even a -shm is
@@ -413,6 +435,7 @@ core::Result<CopyReport> restore(const std::string& from, const std::string& db_
     if (!st && st.code() != core::Code::kInvalid) return st;
     if (!st) live.close();  // not a database: nothing to claim
   }
+  copy_ownership(db_path, tmp.path());
   if (core::Status st = tmp.install(/*remove_final_side_files=*/true); !st) return st;
   if (live.get() != nullptr) (void)live.exec(kRollback);  // the old file, now unlinked
   live.close();

@@ -52,9 +52,8 @@ struct CopyOptions {
   int busy_timeout_ms = 1000;
   // Checked between steps; true stops the copy with kUnavailable and the
   // temporary file deleted (a server shutting down).
+  // Also interrupts the integrity_check that follows the copy.
   std::function<bool()> cancelled;
-  // Test seam: called after each step with the pages still to copy.
-  std::function<void(std::int64_t remaining, std::int64_t total)> on_step;
 };
 
 struct CopyReport {
@@ -68,7 +67,8 @@ struct CopyReport {
 
 // Writes a consistent copy of the database at `source` (a live one is fine)
 // to `target`. Errors: kNotFound (no source, or no target directory),
-// kInvalid (not a database, or a schema newer than this binary), kStorageFull
+// kInvalid (not a database, a schema newer than this binary, or `target`
+// naming the source itself), kStorageFull
 // (the target's disk filled up), kUnavailable (cancelled), kInternal (an I/O
 // error or a copy that fails integrity_check). `target` is untouched on error.
 [[nodiscard]] core::Result<CopyReport> backup(const std::string& source, const std::string& target,
@@ -78,7 +78,9 @@ struct CopyReport {
 // copy of the backup file `from`. Errors: kNotFound (no file), kInvalid (not
 // an aftercommit database, corrupt, or a schema newer than this binary),
 // kConflict (another connection has `db_path` open), kStorageFull, kInternal.
-// On error neither `from` nor `db_path` has changed.
+// On error neither `from` nor `db_path` has changed. The restored file gets
+// the replaced file's mode (and, when run as root, its owner), so that the
+// service can still open it.
 [[nodiscard]] core::Result<CopyReport> restore(const std::string& from, const std::string& db_path,
                                                const CopyOptions& options = {});
 

@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -341,18 +342,22 @@ TEST_CASE(
     }));
     CHECK(server.terminate_and_wait() == 0);
   }
-  // ...and five whose webhook jobs are still pending in it: the one worker
-  // sleeps before its first attempt, so one is running and the others wait.
+  // ...and five whose webhook jobs are still pending in it: each worker
+  // sleeps before its job's first attempt. (More workers than jobs: in
+  // per-request mode a full worker queue also holds back welcome emails.)
   {
     std::vector<std::string> args = hooks;
-    for (const char* a : {"--test-job-delay", "600000", "--workers", "1"}) args.push_back(a);
+    for (const char* a : {"--test-job-delay", "600000", "--workers", "8"}) args.push_back(a);
     testing::ServerProcess server(db_path, args);
     auto http = server.client();
     for (int i = 0; i < 5; ++i)
       REQUIRE(request(http, "PUT", "/users/pending" + std::to_string(i) + "%40example.com")
                   .status == 201);
+    // The welcome emails (no network part, no worker) are all delivered;
+    // the webhooks wait.
     REQUIRE(testing::eventually([&] {
-      return scalar(db_path, "SELECT count(*) FROM jobs WHERE state = 'running'") >= 1;
+      return scalar(db_path, "SELECT count(*) FROM jobs WHERE state = 'running'") >= 1 &&
+             scalar(db_path, "SELECT count(*) FROM mailbox") == 10;
     }));
     auto [rc, out] = testing::run_binary({"backup", "--db", db_path, "--to", backup});
     CAPTURE(out);
@@ -500,10 +505,23 @@ TEST_CASE("a corrupt, foreign or too new backup is refused, and neither it nor t
     expected.erase("live.db-runner.lock");
     CHECK(after == expected);
   }
-  // The good one still restores.
+  // Nor does a backup onto the database itself, or a restore of it onto itself.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"backup", "--db", db_path, "--to", db_path},
+        std::vector<std::string>{"restore", "--from", db_path, "--db", db_path}}) {
+    auto [rc, out] = testing::run_binary(args);
+    CAPTURE(out);
+    CHECK(rc == 1);
+    CHECK(out.find("are the same file") != std::string::npos);
+    CHECK(read_bytes(db_path) == db_bytes);
+  }
+  // The good one still restores, and the file keeps the replaced one's mode.
+  REQUIRE(::chmod(db_path.c_str(), 0640) == 0);
   auto [rc, out] = testing::run_binary({"restore", "--from", good, "--db", db_path});
   CAPTURE(out);
   CHECK(rc == 0);
+  CHECK((fs::status(db_path).permissions() & fs::perms::all) ==
+        (fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read));
 }
 
 TEST_CASE("a full disk during a backup leaves no file under the final name") {
