@@ -49,6 +49,10 @@ namespace db {
 struct CopyOptions {
   int pages_per_step = 1024;  // 4 MiB at SQLite's default page size
   core::Millis pause_ms = 5;  // sleep between steps, so writers get the disk and the CPU
+  // The copy is flushed to disk (fdatasync) every this many pages, so that
+  // the final fsync does not push a whole database through the disk queue
+  // at once, in front of the server's own commits. 0 = only at the end.
+  int sync_every_pages = 8192;  // 32 MiB at 4 KiB pages
   int busy_timeout_ms = 1000;
   // Checked between steps; true stops the copy with kUnavailable and the
   // temporary file deleted (a server shutting down).
