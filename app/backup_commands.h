@@ -32,7 +32,7 @@ struct BackupCli {
   std::string to;    // backup --to
   std::string from;  // restore --from
   int step_pages = 1024;
-  std::string step_pause = "5ms";
+  std::string step_pause = "20ms";
   std::string backup_every = "6h";  // serve --backup-every, parsed by apply_backup_flags
 };
 

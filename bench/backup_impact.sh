@@ -36,7 +36,7 @@ wrkrun 3 >/dev/null  # warm-up
 for round in $(seq "$ROUNDS"); do
   echo "round $round: without backup: $(wrkrun "$SECS")"
   rm -f "$D/copy.db"
-  ( "$B" backup --db "$D/big.db" --to "$D/copy.db" > "$D/backup.out" 2>&1 ) &
+  ( "$B" backup --db "$D/big.db" --to "$D/copy.db" ${BACKUP_ARGS:-} > "$D/backup.out" 2>&1 ) &
   BK=$!
   echo "round $round: during backup:  $(wrkrun "$SECS")"
   wait $BK

@@ -48,7 +48,7 @@ namespace db {
 
 struct CopyOptions {
   int pages_per_step = 1024;  // 4 MiB at SQLite's default page size
-  core::Millis pause_ms = 5;  // sleep between steps, so writers get the disk and the CPU
+  core::Millis pause_ms = 20;  // sleep between steps, so writers get the disk and the CPU
   // The copy is flushed to disk (fdatasync) every this many pages, so that
   // the final fsync does not push a whole database through the disk queue
   // at once, in front of the server's own commits. 0 = only at the end.
