@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 
+#include "app/backup_commands.h"
 #include "app/commands.h"
 
 namespace app {
@@ -341,6 +342,10 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
       ->envname("AFTERCOMMIT_MAX_DB_PAGES")
       ->group("");
 
+  // backup, restore, and serve's --backup-* flags (app/backup_commands.h).
+  BackupCli backup_cli;
+  add_backup_commands(cli, *serve_cmd, cfg, backup_cli);
+
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -350,6 +355,7 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
     std::fprintf(stderr, "aftercommit: %s\n", e.what());
     return kExitUsage;
   }
+  if (auto rc = run_backup_commands(backup_cli)) return *rc;
   if (migrate_cmd->parsed()) return cmd_migrate(target);
   if (stats_cmd->parsed()) return cmd_stats(target, stats_json);
   if (list_cmd->parsed()) {
@@ -362,6 +368,7 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
 
   cfg.synchronous = synchronous == "normal" ? db::Synchronous::kNormal : db::Synchronous::kFull;
   cfg.commit_mode = commit == "per-request" ? db::CommitMode::kPerRequest : db::CommitMode::kGroup;
+  if (!apply_backup_flags(backup_cli, cfg)) return kExitUsage;
   cfg.log_format = log_format == "json" ? core::log::Format::kJson : core::log::Format::kText;
   if (core::Status st = cfg.validate(); !st) {
     std::fprintf(stderr, "aftercommit: %s\n", st.message().c_str());

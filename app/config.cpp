@@ -166,6 +166,8 @@ core::Status Config::validate() const {
     return core::Status::invalid(
         "--admin-token (AFTERCOMMIT_ADMIN_TOKEN): starts or ends with whitespace, so no request "
         "could ever present it");
+  if (backup_every_ms < 100) return core::Status::invalid("--backup-every: must be at least 100ms");
+  if (backup_keep < 1) return core::Status::invalid("--backup-keep: must be at least 1");
   if (test_job_delay_ms < 0) return core::Status::invalid("--test-job-delay: must be >= 0");
   if (max_db_pages < 0) return core::Status::invalid("--max-db-pages: must be >= 0");
   if (core::Status st = validate_admin_token_alphabet(admin_token); !st) return st;

@@ -100,6 +100,11 @@ struct Config {
   std::string webhook_secret;             // --webhook-secret: HMAC key of the signature header
   int webhook_timeout_ms = 10000;         // --webhook-timeout: connect/send/receive, each
 
+  // --- scheduled backups (app/backup_schedule.h) ---
+  std::string backup_dir;                          // --backup-dir: where they go (empty = none)
+  core::Millis backup_every_ms = 6LL * 3600 * 1000;  // --backup-every
+  int backup_keep = 8;                             // --backup-keep: newest kept, older deleted
+
   // --- test seams: hidden flags, not part of the contract ---
   int test_job_delay_ms = 0;      // --test-job-delay: each job attempt sleeps this long first
   std::int64_t max_db_pages = 0;  // --max-db-pages: PRAGMA max_page_count on the writer (0 = none)
