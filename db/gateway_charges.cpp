@@ -14,6 +14,13 @@ constexpr char kInsertCharge[] =
 constexpr char kFindByKey[] =
     "SELECT id, charge_id, idempotency_key, amount_cents, token, status, created_at "
     "FROM gateway_charges WHERE idempotency_key = ?1";
+// Every charge made for a client key: under that key itself, or under one of
+// the per-operation keys checkout derives from it ("<key> ac_<random>",
+// db/idempotency.cpp). A scan: the fake gateway is a development tool.
+constexpr char kListForClientKey[] =
+    "SELECT id, charge_id, idempotency_key, amount_cents, token, status, created_at "
+    "FROM gateway_charges WHERE idempotency_key = ?1 "
+    "OR substr(idempotency_key, 1, length(?1) + 4) = ?1 || ' ac_' ORDER BY id";
 constexpr char kListAll[] =
     "SELECT id, charge_id, idempotency_key, amount_cents, token, status, created_at "
     "FROM gateway_charges ORDER BY id";
@@ -52,11 +59,8 @@ std::optional<ChargeRow> find_charge_by_key(Conn& conn, const std::string& idemp
 
 std::vector<ChargeRow> list_charges(Conn& conn, const std::string& idempotency_key) {
   std::vector<ChargeRow> out;
-  if (!idempotency_key.empty()) {
-    if (auto c = find_charge_by_key(conn, idempotency_key)) out.push_back(std::move(*c));
-    return out;
-  }
-  auto q = conn.query(kListAll);
+  auto q = conn.query(idempotency_key.empty() ? kListAll : kListForClientKey);
+  if (!idempotency_key.empty()) q->bindNoCopy(1, idempotency_key);
   while (q->executeStep()) out.push_back(charge_from(*q));
   return out;
 }

@@ -29,7 +29,9 @@ struct ChargeRow {
 // NOTHING); either way returns the row stored under the key.
 ChargeRow insert_charge_if_absent(Tx& tx, const ChargeRow& charge, core::Millis now);
 std::optional<ChargeRow> find_charge_by_key(Conn& conn, const std::string& idempotency_key);
-// Oldest first; every charge when `idempotency_key` is empty.
+// Oldest first; every charge when `idempotency_key` is empty, else every
+// charge made for that client key: under it exactly, or under a per-operation
+// key checkout derived from it ("<key> ac_<random>", db/idempotency.cpp).
 std::vector<ChargeRow> list_charges(Conn& conn, const std::string& idempotency_key);
 
 }  // namespace db

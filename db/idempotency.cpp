@@ -14,13 +14,19 @@ namespace {
 constexpr char kFindKey[] =
     "SELECT " KEY_COLUMNS " FROM idempotency_keys WHERE scope = ?1 AND key = ?2";
 constexpr char kFindKeyById[] = "SELECT " KEY_COLUMNS " FROM idempotency_keys WHERE id = ?1";
-// gateway_key: 128 random bits of our own, never derived from the client's
-// key, so it names this one operation for ever (a reaped key's client string
-// used again gets a new one). No client key can equal it by accident.
+// gateway_key: the client's reference (its key, as API.md says checkout
+// passes it on; "scope key" for a scoped client, as before) followed by
+// " ac_" and 128 random bits of our own. The random part makes it name this
+// one operation for ever: a reaped key's client string used again gets a new
+// one, so an old charge can never answer a new operation. A client key holds
+// no space, so no client key equals it, and the gateway can still count the
+// charges made for a client key (GET /v1/charges?idempotency_key=<client key>,
+// app/fake_gateway.cpp) by its prefix.
 constexpr char kInsertStarted[] =
     "INSERT INTO idempotency_keys (scope, key, method, path, fingerprint, recovery_point, "
     "locked_at, created_at, last_run_at, gateway_key) VALUES (?1, ?2, ?3, ?4, ?5, 'started', "
-    "?6, ?6, ?6, 'ac_' || lower(hex(randomblob(16)))) "
+    "?6, ?6, ?6, CASE ?1 WHEN 'anonymous' THEN ?2 ELSE ?1 || ' ' || ?2 END || ' ac_' || "
+    "lower(hex(randomblob(16)))) "
     "RETURNING " KEY_COLUMNS;
 constexpr char kInsertFinished[] =
     "INSERT INTO idempotency_keys (scope, key, method, path, fingerprint, recovery_point, "

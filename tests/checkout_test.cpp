@@ -63,6 +63,13 @@ struct Fixture {
     REQUIRE(r);
     return nlohmann::json::parse(r->body)["count"].get<int>();
   }
+  // Charges at the gateway counted by the client's own key, as API.md has a
+  // client do (GET /v1/charges?idempotency_key=<its key>).
+  int client_charges(const std::string& key) {
+    auto r = gateway.Get("/v1/charges?idempotency_key=" + key);
+    REQUIRE(r);
+    return nlohmann::json::parse(r->body)["count"].get<int>();
+  }
   int all_charges() {
     auto r = gateway.Get("/v1/charges");
     REQUIRE(r);
@@ -114,6 +121,9 @@ TEST_CASE_FIXTURE(Fixture, "charges once, answers 201 and ships with one SMS") {
   CHECK(replayed.header("Location") == r.header("Location"));
   CHECK(replayed.header("Idempotent-Replayed") == "true");
   CHECK(charges("order-1") == 1);
+  // Counted by the client's key too: the key sent downstream starts with it.
+  CHECK(client_charges("order-1") == 1);
+  CHECK(client_charges("order-") == 0);
   CHECK(request(http, "GET", "/jobs?kind=send_sms").json()["jobs"].size() == 1);
   CHECK(request(http, "GET", "/jobs?kind=prepare_for_shipping").json()["jobs"].size() == 1);
   CHECK(request(http, "GET", "/orders/" + std::to_string(id + 1)).status == 404);
