@@ -9,7 +9,7 @@ PORT  ?= 8080
 # missing and does nothing when all are there.
 DEB_PACKAGES := build-essential cmake pkg-config libsqlitecpp-dev libsqlite3-dev \
   libcpp-httplib-dev nlohmann-json3-dev doctest-dev libcli11-dev libssl-dev \
-  sqlite3 wrk python3
+  sqlite3 wrk python3 curl jq
 # Test tools, installed without their recommends: promtool (Prometheus's
 # parser, checks /metrics) and Chromium (drives the dashboard headless).
 DEB_TEST_PACKAGES := prometheus chromium
@@ -59,7 +59,7 @@ test: deps
 tsan: deps
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DAFTERCOMMIT_SANITIZE=thread
 	cmake --build build-tsan -j $(JOBS)
-	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp \
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions='$(CURDIR)/tests/tsan.supp'" \
 	  ctest --output-on-failure -j $(JOBS)
 
 # Release build + wrk against a fresh database with --synchronous full; prints

@@ -2,11 +2,16 @@
 // SIGINT/SIGTERM into a graceful shutdown.
 //
 // Signals are blocked in every thread and taken by one thread with sigwait,
-// so no code runs in a signal handler. On the first signal the server stops
-// accepting, finishes requests in flight, and the runner stops claiming and
-// lets the jobs in hand finish; if that takes longer than --shutdown-timeout
-// the process exits 0 anyway and the unfinished jobs are rescued at the next
-// start.
+// so no code runs in a signal handler. On SIGINT or SIGTERM the server stops
+// accepting, closes idle keep-alive connections, answers requests that arrive
+// on open connections with 503 + Connection: close, finishes requests in
+// flight, and the runner stops claiming and lets the jobs in hand finish; the
+// process then logs `stopped` and exits 0. If that takes longer than
+// --shutdown-timeout plus --read-timeout, it logs `stopped` (forced) and exits
+// 0 anyway; the unfinished jobs are rescued at the next start.
+//
+// SIGHUP is taken too, so it never kills the process: today it is logged and
+// ignored (on_reload is where a reload, such as new TLS certificates, goes).
 #include <pthread.h>
 #include <signal.h>
 
@@ -21,11 +26,27 @@
 
 namespace {
 
+// SIGHUP: nothing to reload yet. Runs on the signal thread, never in a
+// handler, so it may take locks and do I/O.
+void on_reload(app::App&) {
+  core::log::info("reload", {{"signal", "SIGHUP"}, {"detail", "nothing to reload; ignored"}});
+}
+
+const char* signal_name(int sig) {
+  switch (sig) {
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    case SIGHUP: return "SIGHUP";
+    default: return "signal";
+  }
+}
+
 int serve(const app::Config& config) {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // inherited by every thread started below
   signal(SIGPIPE, SIG_IGN);
 
@@ -43,14 +64,19 @@ int serve(const app::Config& config) {
   std::fflush(stdout);
   core::log::info("listening", {{"url", app.url()}, {"db", config.db_path}});
 
-  std::thread signal_thread([&app, &signals, timeout = config.shutdown_timeout_ms] {
+  // The bound on a graceful stop: the jobs' --shutdown-timeout, plus a read
+  // timeout for a request in flight to finish arriving, plus a second.
+  const auto bound = std::chrono::milliseconds(config.shutdown_timeout_ms) +
+                     std::chrono::milliseconds(config.read_timeout_ms) + std::chrono::seconds(1);
+  std::thread signal_thread([&app, &signals, bound] {
     int sig = 0;
-    sigwait(&signals, &sig);
-    core::log::info("shutdown", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
-    std::thread([timeout] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(timeout) + std::chrono::seconds(1));
+    while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) on_reload(app);
+    core::log::info("shutdown", {{"signal", signal_name(sig)}});
+    std::thread([bound] {
+      std::this_thread::sleep_for(bound);
       core::log::warn("shutdown_timeout",
                       {{"detail", "unfinished jobs are rescued at next start"}});
+      core::log::info("stopped", {{"forced", "true"}});
       std::_Exit(0);
     }).detach();
     app.request_stop();

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
+
+#include <unistd.h>
 
 #include "app/metrics.h"
 #include "core/log.h"
@@ -15,6 +18,7 @@ namespace app {
 App::App(const Config& config, const core::Clock& clock) : config_(config), clock_(clock) {}
 
 App::~App() {
+  if (backups_) backups_->stop();
   if (server_) server_->stop();
   if (completer_) completer_->stop();
   if (key_reaper_) key_reaper_->stop();
@@ -126,6 +130,15 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   reaper_options.ttl_ms = cfg.idempotency_ttl_ms;
   reaper_options.interval_ms = std::clamp<core::Millis>(cfg.idempotency_ttl_ms / 10, 100, 60'000);
   app->key_reaper_ = std::make_unique<KeyReaper>(*app->db_, clock, reaper_options);
+  if (!cfg.backup_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(cfg.backup_dir, ec);
+    if (ec || ::access(cfg.backup_dir.c_str(), W_OK) != 0)
+      return core::Status::invalid("--backup-dir: cannot write to " + cfg.backup_dir);
+    app->backups_ = std::make_unique<BackupSchedule>(
+        clock, BackupScheduleOptions{cfg.db_path, cfg.backup_dir, cfg.backup_every_ms,
+                                     cfg.backup_keep, db::CopyOptions{}});
+  }
   app->server_ = std::make_unique<Server>(cfg, *app->ctx_);
   auto port = app->server_->bind();
   if (!port) return port.status();
@@ -148,9 +161,11 @@ void App::serve() {
   cleaner_->start();
   completer_->start();
   key_reaper_->start();
+  if (backups_) backups_->start();
   // returns after stop(), once in-flight requests finished
   if (!stop_requested_) server_->listen();
   serving_ = false;
+  if (backups_) backups_->stop();  // cancels a copy in progress
   completer_->stop();
   key_reaper_->stop();
   // Stop claiming, let running jobs finish up to --shutdown-timeout.

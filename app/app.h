@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "app/backup_schedule.h"
 #include "app/completer.h"
 #include "app/config.h"
 #include "app/context.h"
@@ -58,6 +59,8 @@ class App {
   Completer& completer() noexcept { return *completer_; }
   KeyReaper& key_reaper() noexcept { return *key_reaper_; }
   Server& server() noexcept { return *server_; }
+  // Null unless --backup-dir was given.
+  BackupSchedule* backups() noexcept { return backups_.get(); }
 
  private:
   App(const Config& config, const core::Clock& clock);
@@ -76,6 +79,7 @@ class App {
   std::unique_ptr<Completer> completer_;
   std::unique_ptr<KeyReaper> key_reaper_;
   std::unique_ptr<Server> server_;
+  std::unique_ptr<BackupSchedule> backups_;
   int port_ = 0;
 };
 

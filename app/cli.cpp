@@ -7,9 +7,14 @@
 #include <map>
 #include <optional>
 
+#include "app/backup_commands.h"
 #include "app/commands.h"
 
 namespace app {
+namespace {
+// The longest duration a flag takes: 100 years.
+constexpr core::Millis kMaxDuration = 100LL * 365 * 24 * 3'600'000;
+}  // namespace
 
 std::optional<core::Millis> parse_duration_ms(const std::string& text) {
   std::int64_t n = 0;
@@ -24,6 +29,61 @@ std::optional<core::Millis> parse_duration_ms(const std::string& text) {
   if (unit == "h") scale = 3'600'000;
   if (scale == 0 || n > std::numeric_limits<std::int64_t>::max() / scale) return std::nullopt;
   return n * scale;
+}
+
+std::string format_duration(core::Millis ms) {
+  if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
+  if (ms != 0 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
+  if (ms != 0 && ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+namespace {
+
+// The one reading of a duration flag's value: parses it (parse_duration_ms),
+// checks it against [min, max] and hands CLI11 the number of milliseconds.
+CLI::Validator duration_validator(core::Millis min, core::Millis max) {
+  return CLI::Validator(
+      [min, max](std::string& value) -> std::string {
+        const auto ms = parse_duration_ms(value);
+        if (!ms) {
+          return "'" + value + "' is not a duration (250ms, 30s, 5m, 24h; a bare number is ms)";
+        }
+        if (*ms < min || *ms > max) {
+          return "'" + value + "' is out of range (" + format_duration(min) + " to " +
+                 format_duration(max) + ")";
+        }
+        value = std::to_string(*ms);
+        return std::string{};
+      },
+      "", "duration");
+}
+
+template <typename Int>
+CLI::Option* add_duration_impl(CLI::App* cmd, const std::string& name, Int& into_ms,
+                               const std::string& description, const std::string& env,
+                               core::Millis min, core::Millis max) {
+  CLI::Option* opt = cmd->add_option(name, into_ms, description)
+                         ->transform(duration_validator(min, max))
+                         ->type_name("DURATION")
+                         ->default_str(format_duration(into_ms));
+  if (!env.empty()) opt->envname(env);
+  return opt;
+}
+
+}  // namespace
+
+CLI::Option* add_duration_option(CLI::App* cmd, const std::string& name, int& into_ms,
+                                 const std::string& description, const std::string& env,
+                                 core::Millis min, core::Millis max) {
+  max = std::min<core::Millis>(max, std::numeric_limits<int>::max());
+  return add_duration_impl(cmd, name, into_ms, description, env, min, max);
+}
+
+CLI::Option* add_duration_option(CLI::App* cmd, const std::string& name,
+                                 std::int64_t& into_ms, const std::string& description,
+                                 const std::string& env, core::Millis min, core::Millis max) {
+  return add_duration_impl(cmd, name, into_ms, description, env, min, max);
 }
 
 int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serve) {
@@ -90,54 +150,36 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
       ->envname("AFTERCOMMIT_MAX_ATTEMPTS")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
-  serve_cmd
-      ->add_option("--busy-timeout", cfg.busy_timeout_ms,
-                   "ms SQLite waits for a lock another process holds, per attempt")
-      ->envname("AFTERCOMMIT_BUSY_TIMEOUT")
-      ->check(CLI::Range(0, 600000))
-      ->capture_default_str();
+  add_duration_option(serve_cmd, "--busy-timeout", cfg.busy_timeout_ms,
+                      "How long SQLite waits for a lock another process holds, per attempt",
+                      "AFTERCOMMIT_BUSY_TIMEOUT", 0, 600'000);
   serve_cmd
       ->add_option("--max-body", cfg.max_body_bytes, "Largest request body in bytes (413 above)")
       ->envname("AFTERCOMMIT_MAX_BODY")
       ->check(CLI::Range(std::size_t{1}, std::size_t{64} << 20))
       ->capture_default_str();
-  serve_cmd
-      ->add_option("--shutdown-timeout", cfg.shutdown_timeout_ms,
-                   "ms running jobs may take to finish on SIGINT/SIGTERM")
-      ->envname("AFTERCOMMIT_SHUTDOWN_TIMEOUT")
-      ->check(CLI::Range(0, 3600000))
-      ->capture_default_str();
-  serve_cmd->add_option("--job-lease", cfg.job_lease_ms, "ms a job claim lasts without a heartbeat")
-      ->envname("AFTERCOMMIT_JOB_LEASE")
-      ->check(CLI::Range(100, 86400000))
-      ->capture_default_str();
+  add_duration_option(serve_cmd, "--shutdown-timeout", cfg.shutdown_timeout_ms,
+                      "How long running jobs may take to finish on SIGINT/SIGTERM",
+                      "AFTERCOMMIT_SHUTDOWN_TIMEOUT", 0, 3'600'000);
+  add_duration_option(serve_cmd, "--job-lease", cfg.job_lease_ms,
+                      "How long a job claim lasts without a heartbeat", "AFTERCOMMIT_JOB_LEASE",
+                      100, 86'400'000);
 
-  std::string lock_timeout = "90s", ttl = "24h", completer_after = "5m", gateway_timeout = "2s";
-  serve_cmd
-      ->add_option("--idempotency-lock-timeout", lock_timeout,
-                   "How long a key stays locked by a request that died mid-way before a retry "
-                   "or the completer may take it over (e.g. 90s; a bare number is ms)")
-      ->envname("AFTERCOMMIT_IDEMPOTENCY_LOCK_TIMEOUT")
-      ->capture_default_str();
-  serve_cmd
-      ->add_option(
-          "--idempotency-ttl", ttl,
-          "How long a finished idempotency key is kept before the reaper deletes it; at least "
-          "--completer-after + --idempotency-lock-timeout (e.g. 24h; a bare number is ms)")
-      ->envname("AFTERCOMMIT_IDEMPOTENCY_TTL")
-      ->capture_default_str();
-  serve_cmd
-      ->add_option("--completer-after", completer_after,
-                   "An unfinished checkout nobody retried for this long is finished by the "
-                   "completer (e.g. 5m; a bare number is ms)")
-      ->envname("AFTERCOMMIT_COMPLETER_AFTER")
-      ->capture_default_str();
-  serve_cmd
-      ->add_option("--gateway-timeout", gateway_timeout,
-                   "Payment gateway client timeout for connect, send and receive (e.g. 2s; a bare "
-                   "number is ms)")
-      ->envname("AFTERCOMMIT_GATEWAY_TIMEOUT")
-      ->capture_default_str();
+  add_duration_option(serve_cmd, "--idempotency-lock-timeout", cfg.idempotency_lock_timeout_ms,
+                      "How long a key stays locked by a request that died mid-way before a "
+                      "retry or the completer may take it over",
+                      "AFTERCOMMIT_IDEMPOTENCY_LOCK_TIMEOUT", 1, kMaxDuration);
+  add_duration_option(serve_cmd, "--idempotency-ttl", cfg.idempotency_ttl_ms,
+                      "How long a finished idempotency key is kept before the reaper deletes it; at "
+                      "least --completer-after + --idempotency-lock-timeout",
+                      "AFTERCOMMIT_IDEMPOTENCY_TTL", 1000, kMaxDuration);
+  add_duration_option(serve_cmd, "--completer-after", cfg.completer_after_ms,
+                      "An unfinished checkout nobody retried for this long is finished by the "
+                      "completer",
+                      "AFTERCOMMIT_COMPLETER_AFTER", 1, kMaxDuration);
+  add_duration_option(serve_cmd, "--gateway-timeout", cfg.gateway_timeout_ms,
+                      "Payment gateway client timeout for connect, send and receive, each",
+                      "AFTERCOMMIT_GATEWAY_TIMEOUT", 1, 600'000);
   serve_cmd
       ->add_option("--payment-gateway-url", cfg.payment_gateway_url,
                    "Base URL of the payment gateway checkout charges (http://HOST:PORT); "
@@ -155,40 +197,34 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
       ->capture_default_str();
   // Hidden: a test hook, not an operator setting.
   serve_cmd->add_option("--test-crash-after", cfg.test_crash_after)->group("");
-  serve_cmd
-      ->add_option("--job-backoff-base", cfg.job_backoff_base_ms,
-                   "ms a job waits before its first retry; doubles per attempt, jittered")
-      ->envname("AFTERCOMMIT_JOB_BACKOFF_BASE")
-      ->check(CLI::Range(std::int64_t{1}, std::int64_t{86400000}))
-      ->capture_default_str();
-  serve_cmd
-      ->add_option("--job-backoff-cap", cfg.job_backoff_cap_ms,
-                   "ms a job waits between retries at most")
-      ->envname("AFTERCOMMIT_JOB_BACKOFF_CAP")
-      ->check(CLI::Range(std::int64_t{1}, std::int64_t{604800000}))
-      ->capture_default_str();
-  serve_cmd
-      ->add_option("--job-retention", cfg.job_retention_ms,
-                   "ms completed, cancelled and discarded jobs are kept before deletion")
-      ->envname("AFTERCOMMIT_JOB_RETENTION")
-      ->check(CLI::Range(std::int64_t{0}, std::int64_t{3153600000000}))
-      ->capture_default_str();
+  // The runner looks for due retries once a second: a shorter backoff could
+  // not be honoured, so it is refused.
+  add_duration_option(serve_cmd, "--job-backoff-base", cfg.job_backoff_base_ms,
+                      "How long a job waits before its first retry (at least 1s); doubles per "
+                      "attempt, jittered",
+                      "AFTERCOMMIT_JOB_BACKOFF_BASE", 1000, 86'400'000);
+  add_duration_option(serve_cmd, "--job-backoff-cap", cfg.job_backoff_cap_ms,
+                      "How long a job waits between retries at most", "AFTERCOMMIT_JOB_BACKOFF_CAP",
+                      1000, 604'800'000);
+  add_duration_option(serve_cmd, "--job-retention", cfg.job_retention_ms,
+                      "How long completed, cancelled and discarded jobs are kept before deletion",
+                      "AFTERCOMMIT_JOB_RETENTION", 0, kMaxDuration);
   serve_cmd
       ->add_option("--webhook-url", cfg.webhook_urls,
-                   "URL every domain event is POSTed to (repeatable)")
+                   "http[s]://HOST[:PORT][/PATH] every domain event is POSTed to; repeat the "
+                   "flag or separate URLs with commas (the one way to list several in "
+                   "AFTERCOMMIT_WEBHOOK_URL)")
       ->envname("AFTERCOMMIT_WEBHOOK_URL")
+      ->delimiter(',')
       ->take_all();
   serve_cmd
       ->add_option("--webhook-secret", cfg.webhook_secret,
                    "HMAC-SHA256 key of the Aftercommit-Signature header (required with "
                    "--webhook-url)")
       ->envname("AFTERCOMMIT_WEBHOOK_SECRET");
-  serve_cmd
-      ->add_option("--webhook-timeout", cfg.webhook_timeout_ms,
-                   "ms a webhook POST may take to connect, to send, and to answer, each")
-      ->envname("AFTERCOMMIT_WEBHOOK_TIMEOUT")
-      ->check(CLI::Range(1, 600000))
-      ->capture_default_str();
+  add_duration_option(serve_cmd, "--webhook-timeout", cfg.webhook_timeout_ms,
+                      "How long a webhook POST may take to connect, to send, and to answer, each",
+                      "AFTERCOMMIT_WEBHOOK_TIMEOUT", 1, 600'000);
 
   serve_cmd
       ->add_option("--log-format", log_format, "text (key=value) or json (one object per line)")
@@ -202,18 +238,17 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
     cmd->add_option("--db", target.path, "SQLite database file")
         ->envname("AFTERCOMMIT_DB")
         ->capture_default_str();
-    cmd->add_option("--busy-timeout", target.busy_timeout_ms,
-                    "ms to wait for a lock another process (a running server) holds")
-        ->envname("AFTERCOMMIT_BUSY_TIMEOUT")
-        ->check(CLI::Range(0, 600000))
-        ->capture_default_str();
+    add_duration_option(cmd, "--busy-timeout", target.busy_timeout_ms,
+                        "How long to wait for a lock another process (a running server) holds",
+                        "AFTERCOMMIT_BUSY_TIMEOUT", 0, 600'000);
   };
   CLI::App* migrate_cmd = cli.add_subcommand(
       "migrate", "Create the database if missing, apply pending migrations, print the version");
   migrate_cmd->footer(
       "Examples:\n"
       "  aftercommit migrate --db data/aftercommit.db\n"
-      "  # prints: data/aftercommit.db: schema version 1 (migrated from 0)");
+      "  # creates data/ if missing; prints: data/aftercommit.db: schema version N (migrated "
+      "from 0)");
   add_db_flags(migrate_cmd);
 
   CLI::App* jobs_cmd = cli.add_subcommand("jobs", "List, retry or cancel staged jobs");
@@ -269,18 +304,13 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
       "Examples:\n"
       "  aftercommit stats --db data/aftercommit.db\n"
       "  aftercommit stats --json | jq .jobs");
-  serve_cmd
-      ->add_option("--read-timeout", cfg.read_timeout_ms,
-                   "ms a client may stay silent in the middle of a request before it is dropped")
-      ->envname("AFTERCOMMIT_READ_TIMEOUT")
-      ->check(CLI::Range(1, 3600000))
-      ->capture_default_str();
-  serve_cmd
-      ->add_option("--idle-timeout", cfg.idle_timeout_ms,
-                   "ms an idle keep-alive connection is kept open")
-      ->envname("AFTERCOMMIT_IDLE_TIMEOUT")
-      ->check(CLI::Range(1, 3600000))
-      ->capture_default_str();
+  add_duration_option(serve_cmd, "--read-timeout", cfg.read_timeout_ms,
+                      "How long a client may stay silent in the middle of a request before it is "
+                      "dropped",
+                      "AFTERCOMMIT_READ_TIMEOUT", 1, 3'600'000);
+  add_duration_option(serve_cmd, "--idle-timeout", cfg.idle_timeout_ms,
+                      "How long an idle keep-alive connection is kept open, in whole seconds",
+                      "AFTERCOMMIT_IDLE_TIMEOUT", 1000, 3'600'000);
   serve_cmd
       ->add_option("--max-header-bytes", cfg.max_header_bytes,
                    "Largest total size of a request's header fields (431 above)")
@@ -301,7 +331,8 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
       ->capture_default_str();
   serve_cmd
       ->add_option("--admin-token", cfg.admin_token,
-                   "Bearer token required by POST /jobs/{id}/retry|cancel and GET /metrics")
+                   "Bearer token required by every route showing job or operational data, job "
+                   "writes and /metrics (README: Access)")
       ->envname("AFTERCOMMIT_ADMIN_TOKEN");
   // Test seams: hidden from --help (empty group), not part of the contract.
   serve_cmd->add_option("--test-job-delay", cfg.test_job_delay_ms)
@@ -311,11 +342,20 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
       ->envname("AFTERCOMMIT_MAX_DB_PAGES")
       ->group("");
 
+  // backup, restore, and serve's --backup-* flags (app/backup_commands.h).
+  BackupCli backup_cli;
+  add_backup_commands(cli, *serve_cmd, cfg, backup_cli);
+
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return cli.exit(e);
+    if (e.get_exit_code() == 0) return cli.exit(e);  // --help, --version
+    // One line naming the flag, like Config::validate's; CLI11's own codes
+    // (105, 106, 109 ...) become the one documented usage code.
+    std::fprintf(stderr, "aftercommit: %s\n", e.what());
+    return kExitUsage;
   }
+  if (auto rc = run_backup_commands(backup_cli)) return *rc;
   if (migrate_cmd->parsed()) return cmd_migrate(target);
   if (stats_cmd->parsed()) return cmd_stats(target, stats_json);
   if (list_cmd->parsed()) {
@@ -328,25 +368,11 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
 
   cfg.synchronous = synchronous == "normal" ? db::Synchronous::kNormal : db::Synchronous::kFull;
   cfg.commit_mode = commit == "per-request" ? db::CommitMode::kPerRequest : db::CommitMode::kGroup;
-  const std::pair<const char*, std::pair<const std::string*, core::Millis*>> durations[] = {
-      {"--idempotency-lock-timeout", {&lock_timeout, &cfg.idempotency_lock_timeout_ms}},
-      {"--idempotency-ttl", {&ttl, &cfg.idempotency_ttl_ms}},
-      {"--completer-after", {&completer_after, &cfg.completer_after_ms}},
-      {"--gateway-timeout", {&gateway_timeout, &cfg.gateway_timeout_ms}},
-  };
-  for (const auto& [flag, dest] : durations) {
-    auto ms = parse_duration_ms(*dest.first);
-    if (!ms) {
-      std::fprintf(stderr, "aftercommit: %s: '%s' is not a duration (e.g. 500ms, 2s, 5m, 24h)\n",
-                   flag, dest.first->c_str());
-      return 2;
-    }
-    *dest.second = *ms;
-  }
+  if (!apply_backup_flags(backup_cli, cfg)) return kExitUsage;
   cfg.log_format = log_format == "json" ? core::log::Format::kJson : core::log::Format::kText;
   if (core::Status st = cfg.validate(); !st) {
     std::fprintf(stderr, "aftercommit: %s\n", st.message().c_str());
-    return 2;
+    return kExitUsage;
   }
   return serve(cfg);
 }

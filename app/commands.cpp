@@ -49,6 +49,17 @@ std::string last_error(const db::JobRow& j) {
 }  // namespace
 
 int cmd_migrate(const DbTarget& t) {
+  // `migrate` is the command that creates a database, so it creates the
+  // directory the file goes in too (`--db data/aftercommit.db` in a fresh
+  // checkout). `serve` and the other commands never create directories.
+  const auto parent = std::filesystem::path(t.path).parent_path();
+  if (!parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    if (ec) {
+      return fail("--db: cannot create the directory " + parent.string() + ": " + ec.message());
+    }
+  }
   auto before = db::peek_schema_version(t.path);
   if (!before) return fail(before.status().message());
   db::Options o;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,7 +45,9 @@ struct Config {
   // cpp-httplib 0.11 (a shared library) also fixes, at its compile time, 8 KiB
   // per header line and per request line (431/414).
   int read_timeout_ms = 10000;  // --read-timeout: a client silent this long mid-request is dropped
-  int idle_timeout_ms = 5000;   // --idle-timeout: an idle keep-alive connection is closed after it
+  // --idle-timeout: an idle keep-alive connection is closed after it. Whole
+  // seconds only: cpp-httplib 0.11's keep-alive timeout is in seconds.
+  int idle_timeout_ms = 5000;
   std::size_t max_header_bytes = 32 * 1024;  // --max-header-bytes: all header fields (431 above)
   int max_headers = 100;                     // --max-headers: header fields per request (431 above)
   // --max-connections: connections accepted at once (served + waiting for an
@@ -53,21 +56,25 @@ struct Config {
   int max_connections = 1024;
 
   // --- security ---
-  // --admin-token (AFTERCOMMIT_ADMIN_TOKEN): when set, POST /jobs/{id}/retry|cancel
-  // and GET /metrics need "Authorization: Bearer <token>" (else 401). Never logged.
+  // --admin-token (AFTERCOMMIT_ADMIN_TOKEN): when set, every route that shows
+  // job data or operational data, and every job write, needs
+  // "Authorization: Bearer <token>" (else 401); app/auth.h lists them. Never
+  // logged. Leading or trailing whitespace is refused at start-up.
   std::string admin_token;
 
   // --- jobs ---
   int workers = 0;                  // --workers: job handlers run at once (0 = number of cores)
   int shutdown_timeout_ms = 10000;  // --shutdown-timeout: how long running jobs may finish
   int job_lease_ms = 30000;         // --job-lease: a claim expires unless heartbeated
-  std::int64_t job_backoff_base_ms = 1000;    // --job-backoff-base: first retry's wait
+  // --job-backoff-base: first retry's wait; at least 1 s, since the runner
+  // looks for due retries once a second.
+  std::int64_t job_backoff_base_ms = 1000;
   std::int64_t job_backoff_cap_ms = 3600000;  // --job-backoff-cap: longest wait between retries
   std::int64_t job_retention_ms = 604800000;  // --job-retention: finished jobs kept (7 days)
 
   // --- idempotency keys and checkout ---
-  // Durations below are given on the command line as "<n>ms", "<n>s", "<n>m"
-  // or "<n>h"; a bare number is milliseconds, like every other flag.
+  // Every duration flag reads "<n>ms", "<n>s", "<n>m" or "<n>h"; a bare
+  // number is milliseconds (app/cli.h, add_duration_option).
   // --idempotency-lock-timeout: a key locked longer than this (its request or
   // process died mid-checkout) may be taken over by a retry or the completer.
   core::Millis idempotency_lock_timeout_ms = 90'000;
@@ -76,7 +83,9 @@ struct Config {
   // finished by the completer.
   core::Millis completer_after_ms = 5 * 60 * 1000;
   core::Millis gateway_timeout_ms = 2000;  // --gateway-timeout: connect/send/receive, each
-  std::string payment_gateway_url;         // --payment-gateway-url (default: the fake one)
+  // --payment-gateway-url; with --fake-gateway and no URL, the fake one. With
+  // neither, checkout answers 503 "no payment gateway is configured".
+  std::string payment_gateway_url;
   bool fake_gateway = false;               // --fake-gateway: serve the fake payment gateway
   int fake_gateway_port = 0;               // --fake-gateway-port (0 = any free port)
   // Hidden test hook (--test-crash-after order_created): _exit right after
@@ -84,9 +93,17 @@ struct Config {
   std::string test_crash_after;
 
   // --- webhooks ---
-  std::vector<std::string> webhook_urls;  // --webhook-url (repeatable): domain events go there
+  // --webhook-url: domain events go to each. The flag may be repeated; the
+  // flag and AFTERCOMMIT_WEBHOOK_URL also take a comma-separated list. Each
+  // must parse (parse_http_url) or start-up is refused.
+  std::vector<std::string> webhook_urls;
   std::string webhook_secret;             // --webhook-secret: HMAC key of the signature header
   int webhook_timeout_ms = 10000;         // --webhook-timeout: connect/send/receive, each
+
+  // --- scheduled backups (app/backup_schedule.h) ---
+  std::string backup_dir;                          // --backup-dir: where they go (empty = none)
+  core::Millis backup_every_ms = 6LL * 3600 * 1000;  // --backup-every
+  int backup_keep = 8;                             // --backup-keep: newest kept, older deleted
 
   // --- test seams: hidden flags, not part of the contract ---
   int test_job_delay_ms = 0;      // --test-job-delay: each job attempt sleeps this long first
@@ -94,5 +111,18 @@ struct Config {
 
   core::Status validate() const;
 };
+
+// An absolute http or https URL, split: "https://hooks.example:8443/in?x"
+// -> {"https", "hooks.example", 8443, "/in?x"}. nullopt unless the scheme is
+// http or https, the host is a name, an IPv4 or a [bracketed IPv6] address,
+// the port (if any) is 1..65535, and every character is one RFC 3986 allows
+// (no spaces). No user:password@.
+struct HttpUrl {
+  std::string scheme;
+  std::string host;
+  int port = 0;
+  std::string path;
+};
+[[nodiscard]] std::optional<HttpUrl> parse_http_url(const std::string& url);
 
 }  // namespace app

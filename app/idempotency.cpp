@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "app/auth.h"
 #include "app/request_scope.h"
 
 namespace app {
@@ -43,11 +44,10 @@ std::string request_fingerprint(const std::string& method, const std::string& ta
 }
 
 std::string client_scope(const httplib::Request& req) {
+  // Read as the admin check reads it (app/auth.h): "bearer x" and "Bearer  x"
+  // are one client.
   const std::string auth = req.get_header_value("Authorization");
-  constexpr char kBearer[] = "Bearer ";
-  if (auth.size() > sizeof kBearer - 1 && auth.compare(0, sizeof kBearer - 1, kBearer) == 0) {
-    return "bearer:" + sha256_hex(auth.substr(sizeof kBearer - 1));
-  }
+  if (const auto token = bearer_token(auth)) return "bearer:" + sha256_hex(std::string(*token));
   return kAnonymousScope;
 }
 
@@ -93,10 +93,14 @@ Reply idempotency_key_in_use() {
 std::optional<Reply> answer_existing(const db::IdempotencyKeyRow& row, const KeyRef& ref,
                                      core::Millis now, core::Millis lock_timeout_ms) {
   if (row.fingerprint != ref.fingerprint) {
+    // Anonymous clients share one key space, so the detail says what differs
+    // and never echoes the other request (its path may hold an email).
+    const char* what = row.method != ref.method ? "a different method"
+                       : row.path != ref.path   ? "a different path"
+                                                : "a different query or body";
     return problem(422, kKeyMismatch, "Idempotency key mismatch",
-                   "this Idempotency-Key was used with another request (method " + row.method +
-                       " " + row.path +
-                       " or a different query or body); use a new key for a new request");
+                   std::string("this Idempotency-Key was used with another request (") + what +
+                       "); use a new key for a new request");
   }
   if (row.response) return replay(*row.response);
   if (row.locked_at && *row.locked_at > now - lock_timeout_ms) {

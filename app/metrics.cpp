@@ -138,9 +138,13 @@ std::string render_metrics(Context& ctx) {
     extra.push_back({name, help, "counter", {}, static_cast<double>(v.load())});
   };
   counter("aftercommit_db_write_transactions_total",
-          "Write transactions requested (Database::write calls).", c.write_tx);
+          "Writes requested (Database::write calls: a request's phase, a job's completion); in "
+          "group mode many share one SQLite transaction.",
+          c.write_tx);
   counter("aftercommit_db_tx_attempts_total",
-          "BEGIN IMMEDIATE attempts; above write_transactions when busy retries happened.",
+          "BEGIN IMMEDIATE statements run: one per SQLite write transaction started (in group "
+          "mode one per batch, and one per follow-up that runs staged jobs), plus one per busy "
+          "retry.",
           c.tx_attempts);
   counter("aftercommit_db_busy_retries_total",
           "Write attempts that met SQLITE_BUSY and were retried with backoff.", c.busy_retries);

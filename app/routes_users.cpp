@@ -39,9 +39,11 @@ Reply create_or_get(Context& ctx, WriteContext& w, const std::string& raw) {
 }  // namespace
 
 void register_user_routes(Router& router, Context& ctx) {
-  // [\s\S], not ".": a decoded path may hold CR/LF, which must reach the
-  // email check (422), not fall through to 405.
-  router.put(R"(/users/([\s\S]+))", [&ctx](const httplib::Request& req, WriteContext& w) {
+  // The route owns one segment (any bytes, CR/LF included: they must reach
+  // the email check, 422) or, as a decoded %2F may put a '/' in the local
+  // part, several segments that end in "@domain". So /users/1/ is no email
+  // route (404), and /users/x@example.com/actions is not either (405, GET).
+  router.put(R"(/users/([^/]+|[\s\S]+@[^/@]+))", [&ctx](const httplib::Request& req, WriteContext& w) {
     return create_or_get(ctx, w, req.matches[1].str());
   });
   router.put(R"(/users)", [&ctx](const httplib::Request& req, WriteContext& w) {

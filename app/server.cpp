@@ -1,7 +1,5 @@
 #include "app/server.h"
 
-#include <openssl/crypto.h>
-#include <openssl/sha.h>
 
 #include <algorithm>
 #include <atomic>
@@ -15,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "app/auth.h"
 #include "app/idempotency.h"
 #include "app/metrics.h"
 #include "app/request_scope.h"
@@ -158,44 +157,49 @@ class BoundedPool : public httplib::TaskQueue {
   std::vector<std::thread> threads_;
 };
 
-// Constant-time token check: both sides are hashed first, so neither the
-// content nor the length of the configured token leaks through timing.
-bool token_matches(const std::string& given, const std::string& expected) {
-  unsigned char a[SHA256_DIGEST_LENGTH];
-  unsigned char b[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(given.data()), given.size(), a);
-  SHA256(reinterpret_cast<const unsigned char*>(expected.data()), expected.size(), b);
-  return CRYPTO_memcmp(a, b, sizeof a) == 0;
-}
-
-// Routes the admin token guards (API.md, Operations): every write under
-// /jobs/ and /metrics.
-bool needs_admin(const httplib::Request& req) {
-  if (req.path == "/metrics") return true;
-  return req.method != "GET" && req.method != "HEAD" && req.path.rfind("/jobs/", 0) == 0;
-}
-
-// A header-limit refusal, or nullopt when the request's headers are within
-// the configured count and total size.
-std::optional<Reply> header_limits(const httplib::Request& req, const Config& config) {
-  std::size_t bytes = 0;
-  for (const auto& [name, value] : req.headers) bytes += name.size() + value.size() + 4;
-  if (req.headers.size() > static_cast<std::size_t>(config.max_headers) ||
-      bytes > config.max_header_bytes) {
-    return problem(431, "request-header-fields-too-large", "Request header fields too large",
-                   "at most " + std::to_string(config.max_headers) + " header fields and " +
-                       std::to_string(config.max_header_bytes) + " bytes of headers");
-  }
-  return std::nullopt;
 }
 
 // Connections the kernel queues before accept(); SOMAXCONN caps it.
 constexpr int kListenBacklog = 1024;
+// Requests served on one connection before it is closed.
+constexpr std::size_t kKeepAliveMaxCount = 10000;
+
+ConnectionLimits connection_limits(const Config& config) {
+  ConnectionLimits limits;
+  limits.max_header_bytes = config.max_header_bytes;
+  limits.max_headers = config.max_headers;
+  limits.max_body_bytes = config.max_body_bytes;
+  limits.read_timeout_ms = config.read_timeout_ms;
+  limits.idle_timeout_ms = config.idle_timeout_ms;
+  limits.max_requests = kKeepAliveMaxCount;
+  return limits;
+}
 
 }  // namespace
 
+bool HttpServer::process_and_close_socket(socket_t sock) {
+  serve_connection(
+      sock, limits_, drain_,
+      [this](httplib::Stream& strm, bool close_connection, bool& connection_closed) {
+        return process_request(strm, close_connection, connection_closed,
+                               [](httplib::Request& req) {
+                                 // A header sent with an empty value (app/connection.h).
+                                 for (auto& [name, value] : req.headers) {
+                                   if (is_empty_header_mark(value)) value.clear();
+                                 }
+                               });
+      },
+      refused_);
+  return true;
+}
+
+void HttpServer::drain_and_stop() {
+  drain_.begin();
+  if (is_running()) stop();
+}
+
 Server::Server(const Config& config, Context& ctx)
-    : config_(config), ctx_(ctx), router_(http_, ctx.db) {
+    : config_(config), ctx_(ctx), http_(connection_limits(config)), router_(http_, ctx.db) {
   install_hooks();
   router_.set_write_layer(make_idempotency_layer(ctx_.clock, config_.idempotency_lock_timeout_ms));
   register_user_routes(router_, ctx_);
@@ -218,25 +222,28 @@ void Server::install_hooks() {
   // cpp-httplib 0.11 stalls ~40 ms per keep-alive response without it (Nagle
   // + delayed ACK).
   http_.set_tcp_nodelay(true);
-  http_.set_keep_alive_max_count(10000);
-  // Timeouts bound what a silent client costs: each recv waits at most the
-  // read timeout, an idle keep-alive connection is closed after the idle
-  // timeout (cpp-httplib counts it in whole seconds, at least 1).
+  http_.set_keep_alive_max_count(kKeepAliveMaxCount);
+  // Timeouts bound what a silent client costs. app::serve_connection applies
+  // the read timeout (the whole request, from its first byte) and the idle
+  // timeout; cpp-httplib sets the write timeout as SO_SNDTIMEO at accept, and
+  // announces the idle timeout in Keep-Alive (in whole seconds, at least 1).
   const auto ms = [](int v) { return std::pair<time_t, time_t>{v / 1000, (v % 1000) * 1000}; };
   http_.set_keep_alive_timeout(std::max<time_t>(1, (config_.idle_timeout_ms + 999) / 1000));
   http_.set_read_timeout(ms(config_.read_timeout_ms).first, ms(config_.read_timeout_ms).second);
   http_.set_write_timeout(ms(config_.read_timeout_ms).first, ms(config_.read_timeout_ms).second);
   http_.set_payload_max_length(config_.max_body_bytes);
+  // Requests refused on the wire (app/connection.h) get their log line too.
+  http_.set_refusal_observer([](const std::string& method, int status) {
+    record_request("-", method, "", "-", status, 0, 0);
+  });
+  // A response written while the server drains closes its connection.
+  http_.set_post_routing_handler([this](const httplib::Request&, httplib::Response& res) {
+    if (!http_.draining()) return;
+    res.headers.erase("Keep-Alive");
+    if (res.get_header_value("Connection") != "close") res.set_header("Connection", "close");
+  });
 
   http_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    // RFC 9112 6.3: a request with neither Content-Length nor Transfer-Encoding
-    // has an empty body. cpp-httplib 0.11 instead reads such a PUT/POST/DELETE
-    // until the client closes (a bare `curl -X PUT` hangs for the read
-    // timeout). The hook runs before the body is read, on the server's own
-    // non-const Request, so declaring the empty body here is well-defined.
-    if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
-      const_cast<httplib::Request&>(req).headers.emplace("Content-Length", "0");
-    }
     RequestScope& scope = request_scope();
     scope.start_us = core::monotonic_us();
     scope.tx_attempts = 0;
@@ -245,18 +252,10 @@ void Server::install_hooks() {
     scope.request_id = acceptable_request_id(incoming) ? incoming : next_request_id();
     res.set_header("X-Request-Id", scope.request_id);
     scope.refusal.reset();
-    if (auto refused = header_limits(req, config_)) {
-      scope.refusal = std::move(refused);
-      return httplib::Server::HandlerResponse::Unhandled;
-    }
     // The admin token, checked once here for every route it guards. The
     // Authorization header is never logged.
-    if (!config_.admin_token.empty() && needs_admin(req)) {
-      const std::string auth = req.get_header_value("Authorization");
-      const std::string prefix = "Bearer ";
-      const bool ok = auth.size() > prefix.size() && auth.compare(0, prefix.size(), prefix) == 0 &&
-                      token_matches(auth.substr(prefix.size()), config_.admin_token);
-      if (!ok) {
+    if (!config_.admin_token.empty() && needs_admin_token(req.method, req.path)) {
+      if (!presents_token(req.get_header_value("Authorization"), config_.admin_token)) {
         scope.refusal = problem(401, "unauthorized", "Unauthorized",
                                 "this route needs Authorization: Bearer <admin token>")
                             .header("WWW-Authenticate", "Bearer realm=\"aftercommit\"");
@@ -347,7 +346,7 @@ void Server::listen() {
 }
 
 void Server::stop() {
-  if (http_.is_running()) http_.stop();
+  http_.drain_and_stop();
 }
 
 }  // namespace app

@@ -1,11 +1,12 @@
 // app::Server: the HTTP server and the hooks every request goes through.
 //
-// The hooks live here once: request ids, the body limit (413), header limits
-// (431), the admin token (401), unknown routes (404) and wrong methods (405 +
-// Allow), exceptions (a logged 500 problem, never a crash), and one log line
-// per request on stderr (no query, headers, body or email). Connections are
-// served by a bounded pool (--http-threads, --max-connections) with read and
-// idle timeouts; docs/RELIABILITY.md lists every limit.
+// The hooks live here once: request ids, the admin token (401), unknown
+// routes (404) and wrong methods (405 + Allow), exceptions (a logged 500
+// problem, never a crash), and one log line per request on stderr (no query,
+// headers, body or email). Connections are served by a bounded pool
+// (--http-threads, --max-connections), each through app::serve_connection,
+// which enforces the body (413), header (431) and line limits and the read and
+// idle timeouts on the wire; docs/RELIABILITY.md lists every limit.
 #pragma once
 
 #include <httplib.h>
@@ -14,21 +15,41 @@
 #include <string>
 
 #include "app/config.h"
+#include "app/connection.h"
 #include "app/context.h"
 #include "app/router.h"
 #include "core/status.h"
 
 namespace app {
 
-// cpp-httplib's server with the one thing 0.11 does not expose: the listen
-// backlog, compiled into the library as 5. A burst of connections (64
-// clients at once) overflows 5 and the kernel drops SYNs, which clients see as
-// connect timeouts. Linux applies a second listen() on a bound socket as a new
-// backlog, and the socket is a protected member, so a subclass can raise it.
+// cpp-httplib's server with what 0.11 does not expose:
+// - the listen backlog, compiled into the library as 5. A burst of
+//   connections (64 clients at once) overflows 5 and the kernel drops SYNs,
+//   which clients see as connect timeouts. Linux applies a second listen() on
+//   a bound socket as a new backlog, and the socket is a protected member, so
+//   a subclass can raise it.
+// - the connection itself: each accepted socket is served by
+//   app::serve_connection (app/connection.h), which reads every request within
+//   the limits and shows cpp-httplib a normalised copy, and which closes idle
+//   connections at once when the server drains.
 class HttpServer : public httplib::Server {
  public:
+  explicit HttpServer(ConnectionLimits limits) : limits_(limits) {}
+
   // Call after bind. Returns false if the socket is not bound.
   bool set_listen_backlog(int backlog);
+  void set_refusal_observer(RefusalObserver observer) { refused_ = std::move(observer); }
+  // Stops accepting and drains: idle connections close now, requests that
+  // arrive get 503, requests in flight complete. Thread-safe.
+  void drain_and_stop();
+  bool draining() const noexcept { return drain_.draining(); }
+
+ private:
+  bool process_and_close_socket(socket_t sock) override;
+
+  const ConnectionLimits limits_;
+  Drain drain_;
+  RefusalObserver refused_;
 };
 
 class Server {
@@ -45,7 +66,7 @@ class Server {
   // Serves until stop(); returns when the listener closed and in-flight
   // requests finished.
   void listen();
-  // Stops accepting; thread-safe.
+  // Stops accepting and drains (HttpServer::drain_and_stop); thread-safe.
   void stop();
   bool is_running() const { return http_.is_running(); }
 

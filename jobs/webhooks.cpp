@@ -6,6 +6,7 @@
 
 #include <cstdio>
 
+#include "core/http_failure.h"
 #include "core/metrics.h"
 
 namespace jobs {
@@ -43,7 +44,8 @@ core::Status deliver(const Job& job, const core::Clock& clock, const WebhookOpti
   };
   auto res = client.Post(path, headers, body, "application/json");
   if (!res) {
-    return core::Status::unavailable("POST " + url + " failed: " + httplib::to_string(res.error()));
+    return core::Status::unavailable("POST " + url + " failed: " +
+                                     core::describe_http_failure(res.error()));
   }
   const int status = res->status;
   if (status >= 200 && status < 300) return core::Status::ok();

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "core/http_failure.h"
+
 namespace services {
 
 ChargeResult PaymentGateway::charge(std::int64_t amount_cents, const std::string& token,
@@ -28,7 +30,7 @@ ChargeResult PaymentGateway::charge(std::int64_t amount_cents, const std::string
   auto res =
       client.Post("/v1/charges", {{"Idempotency-Key", idempotency_key}}, body, "application/json");
   if (!res) {
-    out.detail = "the payment gateway did not answer: " + httplib::to_string(res.error());
+    out.detail = "calling the payment gateway failed: " + core::describe_http_failure(res.error());
     return out;
   }
   if (res->status == 201 || res->status == 200) {

@@ -15,6 +15,8 @@
 #include <set>
 #include <sstream>
 
+#include "app/cli.h"
+#include "app/config.h"
 #include "core/clock.h"
 #include "db/database.h"
 #include "db/jobs.h"
@@ -244,4 +246,164 @@ TEST_CASE("stats and jobs list read a database that a running server is writing"
   CHECK(rc_list == 0);
   CHECK(nlohmann::json::parse(list.substr(0, list.find('\n')))["kind"] == "send_welcome_email");
   CHECK(server.terminate_and_wait() == 0);
+}
+
+// --- durations, exit codes, URLs (README "Command line") ---
+
+namespace {
+
+// `serve` with `args`: {exit code, output}. The database would go in a
+// directory that does not exist, so a configuration that passes fails right
+// after (exit 1) instead of serving; a refusal comes first (exit 2).
+std::pair<int, std::string> serve_refusal(const testing::TempDir& dir,
+                                          std::vector<std::string> args,
+                                          const std::vector<std::string>& env = {}) {
+  std::vector<std::string> full = {"serve", "--port", "0", "--db",
+                                   dir.file("no-such-directory/refused.db")};
+  full.insert(full.end(), args.begin(), args.end());
+  return run_binary(full, env);
+}
+
+}  // namespace
+
+TEST_CASE("every duration flag reads 250ms, 30s, 5m, 24h and a bare number of ms alike") {
+  CHECK(app::parse_duration_ms("250ms") == 250);
+  CHECK(app::parse_duration_ms("30s") == 30'000);
+  CHECK(app::parse_duration_ms("5m") == 300'000);
+  CHECK(app::parse_duration_ms("24h") == 86'400'000);
+  CHECK(app::parse_duration_ms("1500") == 1500);
+  CHECK_FALSE(app::parse_duration_ms("30x"));
+  CHECK_FALSE(app::parse_duration_ms("s"));
+  CHECK_FALSE(app::parse_duration_ms("-5s"));
+  CHECK_FALSE(app::parse_duration_ms("1.5s"));
+  CHECK(app::format_duration(90'000) == "90s");
+  CHECK(app::format_duration(1500) == "1500ms");
+
+  // Every flag whose value is a time is a DURATION in --help, for serve and
+  // for the commands that work on the file.
+  auto [rc, help] = run_binary({"serve", "--help"});
+  REQUIRE(rc == 0);
+  std::regex timed(R"((--[a-z-]*(timeout|lease|ttl|after|backoff-base|backoff-cap|retention))\s+(\S+))");
+  int durations = 0;
+  for (std::sregex_iterator it(help.begin(), help.end(), timed), end; it != end; ++it) {
+    CAPTURE((*it)[1].str());
+    CHECK((*it)[3].str().rfind("DURATION", 0) == 0);  // "DURATION=30s": its default
+    ++durations;
+  }
+  CHECK(durations == 13);
+  auto [rc2, migrate_help] = run_binary({"migrate", "--help"});
+  CHECK(migrate_help.find("--busy-timeout DURATION") != std::string::npos);
+
+  // The binary takes every form on every one of them (it starts serving).
+  testing::TempDir dir;
+  testing::ServerProcess server(
+      dir.file("durations.db"),
+      {"--job-lease", "30s", "--busy-timeout", "250ms", "--shutdown-timeout", "5000",
+       "--idempotency-lock-timeout", "2m", "--idempotency-ttl", "24h", "--completer-after", "5m",
+       "--gateway-timeout", "1500ms", "--job-backoff-base", "2s", "--job-backoff-cap", "1h",
+       "--job-retention", "168h", "--webhook-timeout", "10s", "--read-timeout", "10s",
+       "--idle-timeout", "5s"});
+  auto http = server.client();
+  CHECK(testing::request(http, "GET", "/healthz").status == 200);
+}
+
+TEST_CASE("a bad duration is refused with exit code 2 and a line naming the flag") {
+  testing::TempDir dir;
+  for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
+           {"--job-lease", "30x"}, {"--job-lease", "50ms"}, {"--idempotency-ttl", "soon"},
+           {"--gateway-timeout", "11m"}, {"--read-timeout", ""}}) {
+    CAPTURE(flag);
+    CAPTURE(value);
+    auto [code, out] = serve_refusal(dir, {flag, value});
+    CAPTURE(out);
+    CHECK(code == 2);
+    CHECK(out.find(flag) != std::string::npos);
+  }
+  auto [code, out] = serve_refusal(dir, {}, {"AFTERCOMMIT_JOB_LEASE=2q"});
+  CHECK(code == 2);
+  CHECK(out.find("--job-lease") != std::string::npos);
+}
+
+TEST_CASE("a job backoff under a second and an idle timeout that is not whole seconds are refused") {
+  testing::TempDir dir;
+  auto [code, out] = serve_refusal(dir, {"--job-backoff-base", "500ms"});
+  CAPTURE(out);
+  CHECK(code == 2);
+  CHECK(out.find("--job-backoff-base") != std::string::npos);
+  CHECK(out.find("1s") != std::string::npos);
+  auto [code2, out2] = serve_refusal(dir, {"--idle-timeout", "1500ms"});
+  CAPTURE(out2);
+  CHECK(code2 == 2);
+  CHECK(out2.find("--idle-timeout: must be a whole number of seconds") != std::string::npos);
+}
+
+TEST_CASE("exit codes: 0 done, 1 the command failed, 2 the command line or configuration is wrong") {
+  testing::TempDir dir;
+  CHECK(run_binary({"--help"}).first == app::kExitOk);
+  CHECK(run_binary({"--version"}).first == 0);
+  // 2: CLI11's own refusals (its codes 105, 106, 109 ...) and Config::validate's.
+  CHECK(run_binary({"--no-such-flag"}).first == 2);
+  CHECK(run_binary({}).first == 2);                                 // no command
+  CHECK(serve_refusal(dir, {"--port", "99999"}).first == 2);        // value out of range
+  CHECK(serve_refusal(dir, {"--port", "eighty"}).first == 2);       // not a number
+  CHECK(serve_refusal(dir, {"--synchronous", "maybe"}).first == 2); // not a choice
+  CHECK(run_binary({"jobs", "retry"}).first == 2);                  // missing id
+  CHECK(serve_refusal(dir, {"--webhook-url", "http://a.example/"}).first == 2);  // no secret
+  CHECK(serve_refusal(dir, {"--max-connections", "1"}).first == app::kExitUsage);
+  // 1: the command ran and failed.
+  const std::string path = dir.file("jobs.db");
+  seed_jobs(path);
+  CHECK(run_binary({"jobs", "retry", "999", "--db", path}).first == app::kExitFailed);
+  CHECK(run_binary({"stats", "--db", dir.file("missing.db")}).first == 1);
+  const std::string junk = dir.file("junk.db");
+  std::ofstream(junk) << std::string(4096, 'x');
+  CHECK(run_binary({"serve", "--port", "0", "--db", junk}).first == 1);
+  CHECK(run_binary({"jobs", "retry", "1", "--db", path}).first == 0);  // job 1 is discarded
+}
+
+TEST_CASE("migrate creates the directory its --db file goes in") {
+  testing::TempDir dir;
+  const std::string path = dir.file("fresh checkout/data/aftercommit.db");
+  auto [rc, out] = run_binary({"migrate", "--db", path});
+  CAPTURE(out);
+  CHECK(rc == 0);
+  CHECK(out.find("schema version") != std::string::npos);
+  CHECK(std::filesystem::exists(path));
+}
+
+TEST_CASE("webhook URLs: a comma-separated list, each parsed at start-up or refused naming the flag") {
+  testing::TempDir dir;
+  const std::vector<std::string> secret = {"--webhook-secret", "s"};
+  for (const std::string bad :
+       {"http://a.example/in http://b.example/in", "http://a.example/in|http://b.example/in",
+        "ftp://a.example/", "http://:8080/in", "http://a.example:99999/", "http://a.example:x/",
+        "a.example/in", "http://user:pw@a.example/", "http://a.example/in,ftp://b.example/"}) {
+    CAPTURE(bad);
+    auto [code, out] = serve_refusal(dir, secret, {"AFTERCOMMIT_WEBHOOK_URL=" + bad});
+    CAPTURE(out);
+    CHECK(code == 2);
+    CHECK(out.rfind("aftercommit: --webhook-url (AFTERCOMMIT_WEBHOOK_URL): ", 0) == 0);
+    CHECK(out.find('\n') == out.size() - 1);
+  }
+  auto parsed = app::parse_http_url("https://hooks.example:8443/in?x=1");
+  REQUIRE(parsed);
+  CHECK(parsed->scheme == "https");
+  CHECK(parsed->host == "hooks.example");
+  CHECK(parsed->port == 8443);
+  CHECK(parsed->path == "/in?x=1");
+  CHECK(app::parse_http_url("http://[::1]:9000")->port == 9000);
+  CHECK(app::parse_http_url("http://127.0.0.1")->port == 80);
+
+  // A list in the variable: every event goes to each URL.
+  ::setenv("AFTERCOMMIT_WEBHOOK_URL", "http://127.0.0.1:9/a,http://127.0.0.1:9/b", 1);
+  ::setenv("AFTERCOMMIT_WEBHOOK_SECRET", "s", 1);
+  testing::ServerProcess server(dir.file("hooks.db"));
+  ::unsetenv("AFTERCOMMIT_WEBHOOK_URL");
+  ::unsetenv("AFTERCOMMIT_WEBHOOK_SECRET");
+  auto http = server.client();
+  REQUIRE(testing::request(http, "PUT", "/users/hook%40example.com").status == 201);
+  auto jobs = testing::request(http, "GET", "/jobs?kind=deliver_webhook").json()["jobs"];
+  std::set<std::string> urls;
+  for (const auto& j : jobs) urls.insert(j["args"]["url"].get<std::string>());
+  CHECK(urls == std::set<std::string>{"http://127.0.0.1:9/a", "http://127.0.0.1:9/b"});
 }

@@ -46,7 +46,9 @@ std::pair<int, std::string> promtool_check(const testing::TempDir& dir, const st
   const std::string in = dir.file("scrape.txt");
   const std::string out = dir.file("promtool.out");
   std::ofstream(in) << text;
-  const int rc = std::system(("promtool check metrics < " + in + " > " + out + " 2>&1").c_str());
+  const int rc = std::system(("promtool check metrics < " + testing::shell_quote(in) + " > " +
+                              testing::shell_quote(out) + " 2>&1")
+                                 .c_str());
   std::ifstream f(out);
   std::stringstream ss;
   ss << f.rdbuf();

@@ -1,4 +1,5 @@
-// Security: the admin token on job mutations and /metrics, the default bind
+// Security: the admin token on every route showing job or operational data
+// (app/auth.h), how a request presents it (RFC 9110 §11), the default bind
 // address, and what the logs must never carry (tokens, bodies, emails).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
@@ -8,9 +9,11 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
+#include "app/auth.h"
 #include "tests/support/harness.h"
 
 using testing::request;
@@ -26,9 +29,9 @@ httplib::Headers bearer(const std::string& token) {
 // A job in state `available` that the runner will not take for a while: its
 // user's welcome job, cancelled before the runner sees it is not guaranteed,
 // so the tests below only need a job id that exists.
-std::int64_t some_job_id(httplib::Client& http) {
+std::int64_t some_job_id(httplib::Client& http, const httplib::Headers& auth = {}) {
   REQUIRE(request(http, "PUT", "/users/owner%40example.com").status == 201);
-  auto jobs = request(http, "GET", "/jobs?limit=1").json()["jobs"];
+  auto jobs = request(http, "GET", "/jobs?limit=1", "", "", auth).json()["jobs"];
   REQUIRE(jobs.size() == 1);
   return jobs[0]["id"].get<std::int64_t>();
 }
@@ -74,13 +77,13 @@ class StderrCapture {
 
 }  // namespace
 
-TEST_CASE("with an admin token, job writes and /metrics need it; reads do not") {
+TEST_CASE("with an admin token, job writes and /metrics need it") {
   testing::TempDir dir;
   auto cfg = testing::test_config(dir);
   cfg.admin_token = kToken;
   testing::InProcessServer server(cfg);
   auto http = server.client();
-  const std::int64_t id = some_job_id(http);
+  const std::int64_t id = some_job_id(http, bearer(kToken));
   const std::string job = "/jobs/" + std::to_string(id);
 
   check_unauthorized(request(http, "POST", job + "/cancel"));
@@ -108,12 +111,89 @@ TEST_CASE("with an admin token, job writes and /metrics need it; reads do not") 
   CHECK(request(http, "GET", "/healthz").status == 200);
   check_unauthorized(request(http, "POST", job + "/retry", std::string(5000, ' ') + "{}"));
   CHECK(request(http, "PUT", "/users/next%40example.com").status == 201);
+}
 
-  // Reads and user writes stay open.
-  CHECK(request(http, "GET", job).status == 200);
-  CHECK(request(http, "GET", "/jobs").status == 200);
+TEST_CASE("with an admin token, every route showing job or operational data needs it") {
+  testing::TempDir dir;
+  auto cfg = testing::test_config(dir);
+  cfg.admin_token = kToken;
+  testing::InProcessServer server(cfg);
+  auto http = server.client();
+  const std::int64_t id = some_job_id(http, bearer(kToken));
+  const std::string job = "/jobs/" + std::to_string(id);
+  // Job arguments hold emails, phone numbers and webhook payloads; the
+  // dashboard's reads hold emails and counts.
+  for (const std::string& path : {std::string("/jobs"), std::string("/jobs?state=completed"), job,
+                                 std::string("/jobs/999999"), std::string("/api/stats"),
+                                 std::string("/api/audit"), std::string("/api/messages?limit=5"),
+                                 std::string("/metrics")}) {
+    CAPTURE(path);
+    const auto anonymous = request(http, "GET", path);
+    check_unauthorized(anonymous);
+    CHECK(anonymous.body.find("owner@example.com") == std::string::npos);
+    const auto with_token = request(http, "GET", path, "", "", bearer(kToken));
+    CHECK(with_token.status != 401);
+  }
+  check_unauthorized(request(http, "POST", "/jobs/retry", R"({"state": "discarded"})"));
+  CHECK(request(http, "GET", job, "", "", bearer(kToken)).json()["id"] == id);
+
+  // What stays open: health, the API description, the dashboard's page and
+  // files (no data in them), and the business API.
+  for (const std::string& path :
+       {std::string("/healthz"), std::string("/openapi.json"), std::string("/"),
+        std::string("/dashboard.js"), std::string("/dashboard.css"), std::string("/users/1"),
+        std::string("/users/1/actions"), std::string("/mailbox?to=owner%40example.com")}) {
+    CAPTURE(path);
+    CHECK(request(http, "GET", path).status == 200);
+  }
   CHECK(request(http, "PUT", "/users/other%40example.com").status == 201);
-  CHECK(request(http, "GET", "/users/1").status == 200);
+  CHECK(request(http, "POST", "/anagrams", R"({"words": ["listen"]})").status == 200);
+}
+
+TEST_CASE("the Bearer scheme is case-insensitive and may be followed by several spaces") {
+  testing::TempDir dir;
+  auto cfg = testing::test_config(dir);
+  cfg.admin_token = kToken;
+  testing::InProcessServer server(cfg);
+  auto http = server.client();
+  const std::string token(kToken);
+  // RFC 9110 §11.1: the scheme is case-insensitive; §11.4: 1*SP before the token.
+  for (const std::string& value : std::vector<std::string>{"Bearer " + token, "bearer " + token, "BEARER " + token,
+                                  "bEaReR " + token, "Bearer  " + token, "Bearer    " + token}) {
+    CAPTURE(value);
+    CHECK(request(http, "GET", "/jobs", "", "", {{"Authorization", value}}).status == 200);
+  }
+  for (const std::string& value : std::vector<std::string>{"Bearer" + token, "Bearer", "Bearer ", "Bearer\t" + token,
+                                  "Bearers " + token, "Basic " + token, "Bearer " + token + " x",
+                                  "Bearer " + token.substr(1)}) {
+    CAPTURE(value);
+    check_unauthorized(request(http, "GET", "/jobs", "", "", {{"Authorization", value}}));
+  }
+}
+
+TEST_CASE("bearer_token reads the scheme case-insensitively and the token after 1+ spaces") {
+  CHECK(app::bearer_token("Bearer abc") == std::optional<std::string_view>("abc"));
+  CHECK(app::bearer_token("bearer abc") == std::optional<std::string_view>("abc"));
+  CHECK(app::bearer_token("BEARER   abc") == std::optional<std::string_view>("abc"));
+  CHECK(app::bearer_token("  Bearer abc  ") == std::optional<std::string_view>("abc"));
+  CHECK_FALSE(app::bearer_token("Bearerabc"));
+  CHECK_FALSE(app::bearer_token("Bearer "));
+  CHECK_FALSE(app::bearer_token("Basic abc"));
+  CHECK_FALSE(app::bearer_token(""));
+}
+
+TEST_CASE("an admin token with leading or trailing whitespace is refused at start-up") {
+  for (const char* token : {"abc123 ", " abc123", "abc123\t"}) {
+    CAPTURE(token);
+    testing::TempDir dir;
+    auto [code, out] = testing::run_binary({"serve", "--port", "0", "--db", dir.file("ws.db")},
+                                           {std::string("AFTERCOMMIT_ADMIN_TOKEN=") + token});
+    CAPTURE(out);
+    CHECK(code == 2);
+    CHECK(out.rfind("aftercommit: --admin-token (AFTERCOMMIT_ADMIN_TOKEN): ", 0) == 0);
+    CHECK(out.find("whitespace") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(dir.file("ws.db")));  // refused before anything started
+  }
 }
 
 TEST_CASE("without an admin token, job writes are open") {
@@ -132,6 +212,7 @@ TEST_CASE("the admin token can come from AFTERCOMMIT_ADMIN_TOKEN") {
   ::unsetenv("AFTERCOMMIT_ADMIN_TOKEN");
   auto http = server.client();
   check_unauthorized(request(http, "POST", "/jobs/1/cancel"));
+  check_unauthorized(request(http, "GET", "/jobs"));
   CHECK(request(http, "POST", "/jobs/1/cancel", "", "", bearer(kToken)).status == 404);
 }
 

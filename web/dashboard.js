@@ -15,13 +15,61 @@ function showError(message) {
   box.hidden = !message;
 }
 
+// The admin token. With --admin-token set, the data routes this page reads
+// answer 401; the page then asks for the token once (one prompt however many
+// reads failed at once), keeps it in sessionStorage (this tab only, gone when
+// it closes) and sends it as "Authorization: Bearer". A token the server
+// refuses is forgotten and asked for again; a cancelled prompt stops asking
+// until the page is reloaded.
+const TOKEN_KEY = 'aftercommit-admin-token';
+let tokenPrompt = null;
+let tokenDeclined = false;
+
 function authHeaders() {
-  const token = sessionStorage.getItem('aftercommit-admin-token');
+  const token = sessionStorage.getItem(TOKEN_KEY);
   return token ? { Authorization: 'Bearer ' + token } : {};
 }
 
+function askForToken(refused) {
+  if (tokenDeclined) return Promise.resolve(false);
+  if (!tokenPrompt) {
+    tokenPrompt = new Promise((resolve) => {
+      if (refused) sessionStorage.removeItem(TOKEN_KEY);
+      const token = prompt(
+        (refused ? 'The server refused that token. ' : '') +
+          'This server needs its admin token (--admin-token) to show jobs and statistics:');
+      if (token && token.trim()) {
+        sessionStorage.setItem(TOKEN_KEY, token.trim());
+        resolve(true);
+      } else {
+        tokenDeclined = true;
+        resolve(false);
+      }
+    }).finally(() => {
+      tokenPrompt = null;
+    });
+  }
+  return tokenPrompt;
+}
+
+// fetch() with the token; on a 401, asks for it (once) and tries again.
+async function authorizedFetch(path, options = {}) {
+  const sent = sessionStorage.getItem(TOKEN_KEY);
+  let res = await fetch(path, { ...options, headers: { ...(options.headers || {}), ...authHeaders() } });
+  if (res.status === 401) {
+    const now = sessionStorage.getItem(TOKEN_KEY);
+    // Another read may already have asked while this one was in flight.
+    const fresh = now && now !== sent ? true : await askForToken(Boolean(sent));
+    if (fresh) {
+      res = await fetch(path, { ...options, headers: { ...(options.headers || {}), ...authHeaders() } });
+    }
+  }
+  return res;
+}
+
 async function getJson(path) {
-  const res = await fetch(path, { headers: authHeaders(), cache: 'no-store' });
+  const res = await authorizedFetch(path, { cache: 'no-store' });
+  if (res.status === 401) throw new Error(`GET ${path} needs the admin token (reload the page to enter it)`);
   if (!res.ok) throw new Error(`GET ${path} answered ${res.status}`);
   return res.json();
 }
@@ -63,14 +111,7 @@ function fillTable(id, items, render) {
 
 async function retryJob(id, button) {
   button.disabled = true;
-  let res = await fetch(`/jobs/${id}/retry`, { method: 'POST', headers: authHeaders() });
-  if (res.status === 401) {
-    const token = prompt('This server needs its admin token (--admin-token) to retry jobs:');
-    if (token) {
-      sessionStorage.setItem('aftercommit-admin-token', token);
-      res = await fetch(`/jobs/${id}/retry`, { method: 'POST', headers: authHeaders() });
-    }
-  }
+  const res = await authorizedFetch(`/jobs/${id}/retry`, { method: 'POST' });
   if (!res.ok) {
     const problem = await res.json().catch(() => ({}));
     showError(`retry of job ${id} answered ${res.status}: ${problem.detail || ''}`);

@@ -2,7 +2,9 @@
 // through playwright-core; no browser is ever downloaded). Starts the real
 // binary on a free port with a fresh database, clicks "Send a burst of
 // requests", checks that the counts move to what the guarantees promise and
-// that no error appears, and saves a screenshot.
+// that no error appears, and saves a screenshot. The server runs with
+// --admin-token: the page must ask for it exactly once and then show
+// everything.
 //
 //   node tests/browser/dashboard.mjs <aftercommit binary> <chromium> <screenshot.png>
 import { spawn } from 'node:child_process';
@@ -19,7 +21,8 @@ if (!binary || !chromiumPath || !screenshot) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'aftercommit-browser-'));
-const server = spawn(binary, ['serve', '--port', '0', '--db', join(dir, 'demo.db')], {
+const TOKEN = 'dashboard-test-token';
+const server = spawn(binary, ['serve', '--port', '0', '--db', join(dir, 'demo.db'), '--admin-token', TOKEN], {
   stdio: ['ignore', 'pipe', 'ignore'],
 });
 let browser;
@@ -56,12 +59,27 @@ try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const consoleErrors = [];
   const foreign = [];
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  // The first reads meet 401 before the page asks for the token; Chromium
+  // logs each such answer as a console error, which is expected here.
+  const unauthorized = /status of 401/;
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !unauthorized.test(m.text())) consoleErrors.push(m.text());
+  });
+  const prompts = [];
+  page.on('dialog', async (d) => {
+    prompts.push(d.message());
+    await d.accept(TOKEN);
+  });
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
   page.on('request', (r) => { if (!r.url().startsWith(url)) foreign.push(r.url()); });
 
+  const anonymous = await fetch(url + '/api/stats');
+  check(anonymous.status === 401, 'the data routes need the token (GET /api/stats: ' + anonymous.status + ')');
   await page.goto(url + '/');
   await page.waitForFunction(() => document.getElementById('live').textContent === 'live');
+  check(prompts.length === 1, 'asked for the token once (' + prompts.length + ' prompts)');
+  check(await page.evaluate(() => sessionStorage.getItem('aftercommit-admin-token')) === TOKEN,
+    'keeps the token in sessionStorage');
   check(await text(page, '#users-count') === '0', 'starts with 0 users');
   check(await text(page, '#jobs-completed') === '0', 'starts with 0 completed jobs');
 
@@ -83,6 +101,7 @@ try {
   check((await page.locator('#audit tr').count()) === 8, '8 rows in the audit table');
   check(await page.isHidden('#error'), 'no error shown');
   check(consoleErrors.length === 0, 'no console errors ' + JSON.stringify(consoleErrors));
+  check(prompts.length === 1, 'never asked again while polling (' + prompts.length + ' prompts)');
   check(foreign.length === 0, 'nothing fetched from another origin ' + JSON.stringify(foreign));
 
   await page.screenshot({ path: screenshot, fullPage: true });

@@ -151,7 +151,8 @@ int ServerProcess::terminate_and_wait() {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-std::pair<int, std::string> run_binary(const std::vector<std::string>& args) {
+std::pair<int, std::string> run_binary(const std::vector<std::string>& args,
+                                       const std::vector<std::string>& env) {
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
   std::vector<std::string> full = {AFTERCOMMIT_BINARY};
@@ -160,6 +161,7 @@ std::pair<int, std::string> run_binary(const std::vector<std::string>& args) {
   if (pid == 0) {
     ::dup2(pipe_fds[1], STDOUT_FILENO);
     ::dup2(pipe_fds[1], STDERR_FILENO);
+    for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));  // the child's own copy
     std::vector<char*> argv;
     for (auto& a : full) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -176,6 +178,18 @@ std::pair<int, std::string> run_binary(const std::vector<std::string>& args) {
   int status = 0;
   ::waitpid(pid, &status, 0);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::string shell_quote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
 }
 
 std::string HttpResult::header(const std::string& name) const {

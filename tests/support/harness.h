@@ -92,7 +92,13 @@ class ServerProcess {
 };
 
 // Runs the binary with args to completion; returns {exit code, stdout+stderr}.
-std::pair<int, std::string> run_binary(const std::vector<std::string>& args);
+// `env` entries ("NAME=value") are added to the child's environment.
+std::pair<int, std::string> run_binary(const std::vector<std::string>& args,
+                                       const std::vector<std::string>& env = {});
+
+// `text` as one word for /bin/sh (single-quoted), so paths with spaces or
+// quotes survive std::system and popen.
+std::string shell_quote(const std::string& text);
 
 struct HttpResult {
   int status = 0;  // 0 when the request failed at the transport level
