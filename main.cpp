@@ -8,7 +8,7 @@
 // flight, and the runner stops claiming and lets the jobs in hand finish; the
 // process then logs `stopped` and exits 0. If that takes longer than
 // --shutdown-timeout plus --read-timeout, it logs `stopped` (forced) and exits
-// 0 anyway; the unfinished jobs are rescued at the next start.
+// 0 anyway; the unfinished jobs are rescued once their lease expires.
 //
 // SIGHUP is taken too, so it never kills the process: today it is logged and
 // ignored (on_reload is where a reload, such as new TLS certificates, goes).
@@ -75,7 +75,7 @@ int serve(const app::Config& config) {
     std::thread([bound] {
       std::this_thread::sleep_for(bound);
       core::log::warn("shutdown_timeout",
-                      {{"detail", "unfinished jobs are rescued at next start"}});
+                      {{"detail", "unfinished jobs are rescued once their lease expires"}});
       core::log::info("stopped", {{"forced", "true"}});
       std::_Exit(0);
     }).detach();
