@@ -157,8 +157,6 @@ class BoundedPool : public httplib::TaskQueue {
   std::vector<std::thread> threads_;
 };
 
-}
-
 // Connections the kernel queues before accept(); SOMAXCONN caps it.
 constexpr int kListenBacklog = 1024;
 // Requests served on one connection before it is closed.
