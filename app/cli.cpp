@@ -171,7 +171,7 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
                       "AFTERCOMMIT_IDEMPOTENCY_LOCK_TIMEOUT", 1, kMaxDuration);
   add_duration_option(serve_cmd, "--idempotency-ttl", cfg.idempotency_ttl_ms,
                       "How long a finished idempotency key is kept before the reaper deletes it; at "
-                      "least --completer-after + --idempotency-lock-timeout",
+                      "least the completer's delay plus the key lock timeout",
                       "AFTERCOMMIT_IDEMPOTENCY_TTL", 1000, kMaxDuration);
   add_duration_option(serve_cmd, "--completer-after", cfg.completer_after_ms,
                       "An unfinished checkout nobody retried for this long is finished by the "

@@ -134,7 +134,10 @@ TEST_CASE("a crash after order_created is finished by the completer with one cha
                      {{"Idempotency-Key", "crash-key"}});
     CHECK(r.status == 0);  // the process died before answering
   }
-  testing::ServerProcess server(db_path, {"--fake-gateway", "--completer-after", "200ms"});
+  // The dead process's key lock is taken over only once it is older than
+  // --idempotency-lock-timeout (another process might still hold it).
+  testing::ServerProcess server(db_path, {"--fake-gateway", "--completer-after", "200ms",
+                                          "--idempotency-lock-timeout", "1s"});
   const std::string line = server.read_stdout_line();
   REQUIRE(line.rfind("fake gateway on http://", 0) == 0);
   httplib::Client gw(line.substr(std::string("fake gateway on ").size()));

@@ -278,11 +278,14 @@ Sent send(httplib::Client& http, const Outgoing& o) {
   return s;
 }
 
-// 409 /problems/busy: another process held the write lock past
-// --max-attempts; nothing was written. Only the long-horizon mode runs two
-// servers on one file, so only there is it an expected answer.
+// Refused with nothing written, an answer only the long-horizon mode expects:
+// 409 /problems/busy (another process held the write lock past
+// --max-attempts: only that mode runs two servers on one file), and 503
+// /problems/unavailable (a request that reached the second server while it
+// drained on SIGTERM: only that mode stops a server gracefully under load).
 bool busy(const Sent& s) {
-  return s.status == 409 && s.body.find("/problems/busy") != std::string::npos;
+  return (s.status == 409 && s.body.find("/problems/busy") != std::string::npos) ||
+         (s.status == 503 && s.body.find("\"/problems/unavailable\"") != std::string::npos);
 }
 
 std::int64_t scalar(SQLite::Database& db, const char* sql) {
