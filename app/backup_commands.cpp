@@ -14,7 +14,9 @@ int fail(const std::string& message) {
   return 1;
 }
 
-double mib(std::int64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
+double mib(std::int64_t bytes) {
+  return static_cast<double>(bytes) / (1024.0 * 1024.0);
+}
 
 void add_step_flags(CLI::App* cmd, BackupCli& b) {
   cmd->add_option("--step-pages", b.step_pages,
@@ -80,7 +82,8 @@ void add_backup_commands(CLI::App& cli, CLI::App& serve_cmd, Config& cfg, Backup
       "open. Jobs pending in the backup run when the server starts.\n"
       "Examples:\n"
       "  systemctl stop aftercommit\n"
-      "  aftercommit restore --from /backup/aftercommit.db --db /var/lib/aftercommit/aftercommit.db\n"
+      "  aftercommit restore --from /backup/aftercommit.db --db "
+      "/var/lib/aftercommit/aftercommit.db\n"
       "  systemctl start aftercommit");
 
   serve_cmd

@@ -64,8 +64,9 @@ BackupSchedule::BackupSchedule(const core::Clock& clock, BackupScheduleOptions o
 std::string BackupSchedule::file_name(core::Millis epoch_ms) {
   // 2026-11-30T01:02:03.456Z -> 20261130T010203.456Z
   std::string stamp = core::format_rfc3339_ms(epoch_ms);
-  stamp.erase(std::remove_if(stamp.begin(), stamp.end(), [](char c) { return c == '-' || c == ':'; }),
-              stamp.end());
+  stamp.erase(
+      std::remove_if(stamp.begin(), stamp.end(), [](char c) { return c == '-' || c == ':'; }),
+      stamp.end());
   return "aftercommit-" + stamp + ".db";
 }
 
@@ -111,7 +112,8 @@ int BackupSchedule::prune() {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(options_.dir, ec)) {
     const std::string name = entry.path().filename().string();
-    if (entry.is_regular_file(ec) && std::regex_match(name, scheduled_name())) names.push_back(name);
+    if (entry.is_regular_file(ec) && std::regex_match(name, scheduled_name()))
+      names.push_back(name);
   }
   if (static_cast<int>(names.size()) <= options_.keep) return 0;
   std::sort(names.begin(), names.end());  // oldest first: the names sort by time

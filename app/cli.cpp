@@ -80,9 +80,9 @@ CLI::Option* add_duration_option(CLI::App* cmd, const std::string& name, int& in
   return add_duration_impl(cmd, name, into_ms, description, env, min, max);
 }
 
-CLI::Option* add_duration_option(CLI::App* cmd, const std::string& name,
-                                 std::int64_t& into_ms, const std::string& description,
-                                 const std::string& env, core::Millis min, core::Millis max) {
+CLI::Option* add_duration_option(CLI::App* cmd, const std::string& name, std::int64_t& into_ms,
+                                 const std::string& description, const std::string& env,
+                                 core::Millis min, core::Millis max) {
   return add_duration_impl(cmd, name, into_ms, description, env, min, max);
 }
 
@@ -169,10 +169,11 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
                       "How long a key stays locked by a request that died mid-way before a "
                       "retry or the completer may take it over",
                       "AFTERCOMMIT_IDEMPOTENCY_LOCK_TIMEOUT", 1, kMaxDuration);
-  add_duration_option(serve_cmd, "--idempotency-ttl", cfg.idempotency_ttl_ms,
-                      "How long a finished idempotency key is kept before the reaper deletes it; at "
-                      "least the completer's delay plus the key lock timeout",
-                      "AFTERCOMMIT_IDEMPOTENCY_TTL", 1000, kMaxDuration);
+  add_duration_option(
+      serve_cmd, "--idempotency-ttl", cfg.idempotency_ttl_ms,
+      "How long a finished idempotency key is kept before the reaper deletes it; at "
+      "least the completer's delay plus the key lock timeout",
+      "AFTERCOMMIT_IDEMPOTENCY_TTL", 1000, kMaxDuration);
   add_duration_option(serve_cmd, "--completer-after", cfg.completer_after_ms,
                       "An unfinished checkout nobody retried for this long is finished by the "
                       "completer",

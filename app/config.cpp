@@ -124,9 +124,8 @@ core::Status Config::validate() const {
   if (!payment_gateway_url.empty()) {
     const auto url = parse_http_url(payment_gateway_url);
     if (!url || url->scheme != "http")
-      return core::Status::invalid(
-          "--payment-gateway-url: '" + payment_gateway_url +
-          "' is not a URL of the form http://HOST[:PORT] (port 1..65535)");
+      return core::Status::invalid("--payment-gateway-url: '" + payment_gateway_url +
+                                   "' is not a URL of the form http://HOST[:PORT] (port 1..65535)");
   }
   if (fake_gateway_port < 0 || fake_gateway_port > 65535)
     return core::Status::invalid("--fake-gateway-port: must be 0..65535");
@@ -141,9 +140,9 @@ core::Status Config::validate() const {
   if (job_retention_ms < 0) return core::Status::invalid("--job-retention: must be >= 0 ms");
   for (const auto& url : webhook_urls) {
     if (!parse_http_url(url))
-      return core::Status::invalid(
-          "--webhook-url (AFTERCOMMIT_WEBHOOK_URL): '" + url +
-          "' is not a URL of the form http[s]://HOST[:PORT][/PATH] (several: separate with commas)");
+      return core::Status::invalid("--webhook-url (AFTERCOMMIT_WEBHOOK_URL): '" + url +
+                                   "' is not a URL of the form http[s]://HOST[:PORT][/PATH] "
+                                   "(several: separate with commas)");
   }
   // An unsigned webhook cannot be told from a forged one.
   if (!webhook_urls.empty() && webhook_secret.empty())
@@ -160,9 +159,8 @@ core::Status Config::validate() const {
     return core::Status::invalid("--max-connections: must be at least --http-threads");
   // A token compared byte for byte against what follows "Bearer " can never
   // match when it starts or ends with whitespace (a header value is trimmed).
-  if (!admin_token.empty() &&
-      (std::isspace(static_cast<unsigned char>(admin_token.front())) ||
-       std::isspace(static_cast<unsigned char>(admin_token.back()))))
+  if (!admin_token.empty() && (std::isspace(static_cast<unsigned char>(admin_token.front())) ||
+                               std::isspace(static_cast<unsigned char>(admin_token.back()))))
     return core::Status::invalid(
         "--admin-token (AFTERCOMMIT_ADMIN_TOKEN): starts or ends with whitespace, so no request "
         "could ever present it");

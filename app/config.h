@@ -86,8 +86,8 @@ struct Config {
   // --payment-gateway-url; with --fake-gateway and no URL, the fake one. With
   // neither, checkout answers 503 "no payment gateway is configured".
   std::string payment_gateway_url;
-  bool fake_gateway = false;               // --fake-gateway: serve the fake payment gateway
-  int fake_gateway_port = 0;               // --fake-gateway-port (0 = any free port)
+  bool fake_gateway = false;  // --fake-gateway: serve the fake payment gateway
+  int fake_gateway_port = 0;  // --fake-gateway-port (0 = any free port)
   // Hidden test hook (--test-crash-after order_created): _exit right after
   // checkout's first phase commits.
   std::string test_crash_after;
@@ -97,13 +97,13 @@ struct Config {
   // flag and AFTERCOMMIT_WEBHOOK_URL also take a comma-separated list. Each
   // must parse (parse_http_url) or start-up is refused.
   std::vector<std::string> webhook_urls;
-  std::string webhook_secret;             // --webhook-secret: HMAC key of the signature header
-  int webhook_timeout_ms = 10000;         // --webhook-timeout: connect/send/receive, each
+  std::string webhook_secret;      // --webhook-secret: HMAC key of the signature header
+  int webhook_timeout_ms = 10000;  // --webhook-timeout: connect/send/receive, each
 
   // --- scheduled backups (app/backup_schedule.h) ---
-  std::string backup_dir;                          // --backup-dir: where they go (empty = none)
+  std::string backup_dir;                            // --backup-dir: where they go (empty = none)
   core::Millis backup_every_ms = 6LL * 3600 * 1000;  // --backup-every
-  int backup_keep = 8;                             // --backup-keep: newest kept, older deleted
+  int backup_keep = 8;                               // --backup-keep: newest kept, older deleted
 
   // --- test seams: hidden flags, not part of the contract ---
   int test_job_delay_ms = 0;      // --test-job-delay: each job attempt sleeps this long first

@@ -24,59 +24,12 @@
 #include <vector>
 
 #include "tests/support/harness.h"
+#include "tests/support/raw_conn.h"
 
+using testing::RawConn;
 using testing::request;
 
 namespace {
-
-// A raw TCP connection to the server, for requests no well-behaved client sends.
-class RawConn {
- public:
-  explicit RawConn(int port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  }
-  ~RawConn() { ::close(fd_); }
-  RawConn(const RawConn&) = delete;
-  RawConn& operator=(const RawConn&) = delete;
-
-  void send_all(const std::string& data) {
-    std::size_t off = 0;
-    while (off < data.size()) {
-      const ssize_t n = ::send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-      if (n <= 0) return;  // the server may close early on a refused request
-      off += static_cast<std::size_t>(n);
-    }
-  }
-  // Reads until the server closes or `timeout` passes; returns what came.
-  std::string read_until_close(std::chrono::milliseconds timeout, bool* closed = nullptr) {
-    std::string out;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) break;
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
-      char buf[4096];
-      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) {
-        if (closed) *closed = true;
-        return out;
-      }
-      out.append(buf, static_cast<std::size_t>(n));
-    }
-    if (closed) *closed = false;
-    return out;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 int status_of(const std::string& raw_response) {
   // "HTTP/1.1 431 ..."
@@ -559,8 +512,10 @@ TEST_CASE_FIXTURE(Fixture, "raw protocol abuse is refused without crashing the s
       {"unknown Transfer-Encoding", kPostHead + "Transfer-Encoding: x-custom\r\n\r\n", 501},
       {"Content-Length with Transfer-Encoding",
        kPostHead + "Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}", 400},
-      {"header value with %", kPostHead + "Idempotency-Key: k%0D%0AX-Injected:%201\r\n"
-       "Content-Length: 2\r\n\r\n{}", 422},
+      {"header value with %",
+       kPostHead + "Idempotency-Key: k%0D%0AX-Injected:%201\r\n"
+                   "Content-Length: 2\r\n\r\n{}",
+       422},
       {"empty header value", kPostHead + "Idempotency-Key:\r\nContent-Length: 2\r\n\r\n{}", 400},
       {"huge Content-Length",
        "POST /api/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"

@@ -28,91 +28,13 @@
 #include <vector>
 
 #include "tests/support/harness.h"
+#include "tests/support/raw_conn.h"
 
 using namespace std::chrono_literals;
+using testing::RawConn;
 using testing::request;
 
 namespace {
-
-class RawConn {
- public:
-  explicit RawConn(int port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  }
-  ~RawConn() { ::close(fd_); }
-  RawConn(const RawConn&) = delete;
-  RawConn& operator=(const RawConn&) = delete;
-
-  // False when the server closed (or reset) the connection before all was sent.
-  bool send_all(const std::string& data) {
-    std::size_t off = 0;
-    while (off < data.size()) {
-      const ssize_t n = ::send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      off += static_cast<std::size_t>(n);
-    }
-    return true;
-  }
-  // Reads until the server closes or `timeout` passes (with what
-  // read_response left buffered).
-  std::string read_until_close(std::chrono::milliseconds timeout, bool* closed = nullptr) {
-    std::string out = std::move(pending_);
-    pending_.clear();
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) break;
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
-      char buf[4096];
-      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) {
-        if (closed) *closed = true;
-        return out;
-      }
-      out.append(buf, static_cast<std::size_t>(n));
-    }
-    if (closed) *closed = false;
-    return out;
-  }
-  // Reads one response (head and Content-Length body), or "" on close/timeout.
-  std::string read_response(std::chrono::milliseconds timeout = 5s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      const auto end = pending_.find("\r\n\r\n");
-      if (end != std::string::npos) {
-        std::size_t length = 0;
-        const auto cl = pending_.find("Content-Length: ");
-        if (cl != std::string::npos && cl < end) length = std::stoul(pending_.substr(cl + 16));
-        if (pending_.size() >= end + 4 + length) {
-          std::string out = pending_.substr(0, end + 4 + length);
-          pending_.erase(0, end + 4 + length);
-          return out;
-        }
-      }
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return "";
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return "";
-      char buf[4096];
-      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) return "";
-      pending_.append(buf, static_cast<std::size_t>(n));
-    }
-  }
-  int fd() const { return fd_; }
-
- private:
-  int fd_ = -1;
-  std::string pending_;
-};
 
 int status_of(const std::string& raw) {
   if (raw.size() < 12 || raw.rfind("HTTP/1.", 0) != 0) return 0;
@@ -201,8 +123,8 @@ class LoggedServer {
  public:
   LoggedServer(const testing::TempDir& dir, std::vector<std::string> extra = {})
       : log_path_(dir.file("server.log")) {
-    std::vector<std::string> args = {AFTERCOMMIT_BINARY, "serve",       "--port", "0",
-                                     "--db",             dir.file("db")};
+    std::vector<std::string> args = {AFTERCOMMIT_BINARY, "serve", "--port", "0", "--db",
+                                     dir.file("db")};
     for (auto& a : extra) args.push_back(std::move(a));
     pid_ = ::fork();
     REQUIRE(pid_ >= 0);
@@ -307,7 +229,8 @@ TEST_CASE_FIXTURE(Fixture, "a chunked body past --max-body gets 413 and writes n
   CHECK(users(cfg.db_path) == 0);
 
   // 8 MiB: refused the same way, and the server is still there.
-  const std::string big = exchange(post_users_chunked_head() + chunked(std::string(8 << 20, 'x'), 4096));
+  const std::string big =
+      exchange(post_users_chunked_head() + chunked(std::string(8 << 20, 'x'), 4096));
   CHECK(status_of(big) == 413);
   CHECK(users(cfg.db_path) == 0);
   CHECK(request(http, "GET", "/healthz").status == 200);
@@ -355,10 +278,11 @@ TEST_CASE_FIXTURE(Fixture, "a body with no framing is an empty body, and what fo
   CHECK(users(cfg.db_path) == 0);
 }
 
-TEST_CASE_FIXTURE(Fixture, "a chunked body within the limit is read whole, extensions and trailers too") {
+TEST_CASE_FIXTURE(Fixture,
+                  "a chunked body within the limit is read whole, extensions and trailers too") {
   const std::string body = R"({"email":"chunky@example.com"})";
-  std::string framed = "5;ext=1;other\r\n" + body.substr(0, 5) + "\r\n" +
-                       chunked(body.substr(5), 7);
+  std::string framed =
+      "5;ext=1;other\r\n" + body.substr(0, 5) + "\r\n" + chunked(body.substr(5), 7);
   framed.resize(framed.size() - 2);  // keep "0\r\n", add a trailer before the end
   framed += "X-Trailer: ignored\r\n\r\n";
   const std::string answer = exchange(post_users_chunked_head() + framed);
@@ -373,7 +297,8 @@ TEST_CASE_FIXTURE(Fixture, "framing the server cannot trust is refused at once")
     std::string head_and_body;
     int status;
   };
-  const std::string post = "POST /api/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
+  const std::string post =
+      "POST /api/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
   const std::vector<Case> cases = {
       {"unknown coding", post + "Transfer-Encoding: gzip\r\n\r\n", 501},
       {"a coding before chunked", post + "Transfer-Encoding: gzip, chunked\r\n\r\n", 501},
@@ -386,7 +311,8 @@ TEST_CASE_FIXTURE(Fixture, "framing the server cannot trust is refused at once")
        post + "Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}x", 400},
       {"a Content-Length that is not a number", post + "Content-Length: 1e3\r\n\r\n", 400},
       {"a chunk size that overflows",
-       post + "Transfer-Encoding: chunked\r\n\r\nffffffffffffffffffffffff\r\nabc\r\n0\r\n\r\n", 413},
+       post + "Transfer-Encoding: chunked\r\n\r\nffffffffffffffffffffffff\r\nabc\r\n0\r\n\r\n",
+       413},
       {"a chunk size that is not hex", post + "Transfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
       {"a chunk without its CRLF",
        post + "Transfer-Encoding: chunked\r\n\r\n2\r\n{}xx\r\n0\r\n\r\n", 400},
@@ -439,7 +365,8 @@ TEST_CASE_FIXTURE(Fixture, "bytes with no line end and no request line are cut w
 // ---- Faults 3 and 4: header values are opaque octets ----
 
 TEST_CASE_FIXTURE(Fixture, "a percent sign in an Idempotency-Key is part of the key") {
-  const std::string put = "PUT /users/pct%40example.com HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n";
+  const std::string put =
+      "PUT /users/pct%40example.com HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n";
   const std::string first = exchange(put + "Idempotency-Key: pct%41\r\n\r\n");
   CHECK(status_of(first) == 201);
   // pctA is another key: a fresh request, not a mismatch.
@@ -488,8 +415,8 @@ TEST_CASE("an admin token outside the documented alphabet is refused at start-up
 }
 
 TEST_CASE_FIXTURE(Fixture, "an X-Request-Id with a percent sign is never decoded") {
-  const std::string answer = exchange(
-      "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: abc%41def\r\n\r\n");
+  const std::string answer =
+      exchange("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: abc%41def\r\n\r\n");
   CHECK(status_of(answer) == 200);
   const std::string id = header_of(answer, "X-Request-Id");
   CHECK(id != "abcAdef");
@@ -512,8 +439,7 @@ TEST_CASE_FIXTURE(Fixture, "an empty Idempotency-Key is refused with 400 and wri
 
 TEST_CASE_FIXTURE(Fixture, "an empty header value reaches the app as empty, not as absent") {
   // X-Request-Id empty: replaced by a fresh id, as any unusable id is.
-  const std::string answer =
-      exchange("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id:\r\n\r\n");
+  const std::string answer = exchange("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id:\r\n\r\n");
   CHECK(status_of(answer) == 200);
   CHECK(header_of(answer, "X-Request-Id").rfind("req-", 0) == 0);
   // An empty Authorization on an admin route: 401, not a crash or a pass.
@@ -619,8 +545,8 @@ TEST_CASE("32 greedy connections leave the server's peak RSS under 100 MB") {
 
 TEST_CASE("SIGTERM with 40 idle keep-alive connections exits at once with the stopped line") {
   testing::TempDir dir;
-  LoggedServer server(dir, {"--idle-timeout", "20000", "--http-threads", "8",
-                            "--max-connections", "64"});
+  LoggedServer server(
+      dir, {"--idle-timeout", "20000", "--http-threads", "8", "--max-connections", "64"});
   std::vector<std::unique_ptr<RawConn>> idle;
   for (int i = 0; i < 40; ++i) {
     idle.push_back(std::make_unique<RawConn>(server.port()));
@@ -719,8 +645,8 @@ TEST_CASE("SIGHUP neither stops the server nor drops a request in flight") {
 TEST_CASE("a request still waiting for a thread at SIGTERM gets 503 and is not run") {
   testing::TempDir dir;
   // One HTTP thread: A holds it mid-request, B waits in the queue.
-  LoggedServer server(dir, {"--http-threads", "1", "--max-connections", "4", "--read-timeout",
-                            "5000"});
+  LoggedServer server(dir,
+                      {"--http-threads", "1", "--max-connections", "4", "--read-timeout", "5000"});
   RawConn a(server.port());
   const std::string body = R"({"email":"held@example.com"})";
   a.send_all(
@@ -741,7 +667,8 @@ TEST_CASE("a request still waiting for a thread at SIGTERM gets 503 and is not r
   CHECK(problem_type(refused) == "/problems/unavailable");
   CHECK(server.wait_exit(10s) == 0);
   CHECK(users(dir.file("db")) == 1);
-  CHECK(count(dir.file("db"), "SELECT count(*) FROM users WHERE email = 'queued@example.com'") == 0);
+  CHECK(count(dir.file("db"), "SELECT count(*) FROM users WHERE email = 'queued@example.com'") ==
+        0);
 }
 
 TEST_CASE("a client trickling its request gets 408 at the read timeout, not a thread for ever") {
@@ -752,7 +679,8 @@ TEST_CASE("a client trickling its request gets 408 at the read timeout, not a th
   RawConn conn(server.port());
   const std::string request =
       "PUT /users/trickle%40example.com HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
-      "X-Pad: " + std::string(200, 'p') + "\r\n\r\n";
+      "X-Pad: " +
+      std::string(200, 'p') + "\r\n\r\n";
   // One byte every 50 ms: each well inside the read timeout, the whole far past it.
   const auto t0 = std::chrono::steady_clock::now();
   bool cut = false;

@@ -93,7 +93,10 @@ try {
   // The page polls: wait for the jobs to run and the counts to settle.
   await page.waitForFunction(() =>
     document.getElementById('jobs-completed').textContent === '8' &&
-    document.getElementById('messages-count').textContent === '8', null, { timeout: 20000 });
+    document.getElementById('messages-count').textContent === '8' &&
+    // The table comes from its own poll (/api/messages), which may land a
+    // tick after the counters: wait for it too, then check it below.
+    document.querySelectorAll('#mailbox tr').length === 8, null, { timeout: 20000 });
   check(await text(page, '#users-count') === '8', '8 users');
   check(await text(page, '#audit-count') === '8', '8 audit rows');
   check(await text(page, '#jobs-available') === '0', 'no job left available');
