@@ -107,6 +107,7 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
   std::string commit = "group";
   std::string log_format = "text";
   CLI::App* serve_cmd = cli.add_subcommand("serve", "Serve the HTTP API and run jobs");
+  std::vector<std::string> webhook_url_args;  // --webhook-url as given: split_url_list splits it
   serve_cmd->footer(
       "Examples:\n"
       "  aftercommit serve --db data/aftercommit.db\n"
@@ -211,13 +212,12 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
                       "How long completed, cancelled and discarded jobs are kept before deletion",
                       "AFTERCOMMIT_JOB_RETENTION", 0, kMaxDuration);
   serve_cmd
-      ->add_option("--webhook-url", cfg.webhook_urls,
+      ->add_option("--webhook-url", webhook_url_args,
                    "http[s]://HOST[:PORT][/PATH] every domain event is POSTed to; repeat the "
                    "flag or separate URLs with commas (the one way to list several in "
                    "AFTERCOMMIT_WEBHOOK_URL)")
       ->envname("AFTERCOMMIT_WEBHOOK_URL")
-      ->delimiter(',')
-      ->take_all();
+      ->take_all();  // split on commas by split_url_list, which refuses empty elements
   serve_cmd
       ->add_option("--webhook-secret", cfg.webhook_secret,
                    "HMAC-SHA256 key of the Aftercommit-Signature header (required with "
@@ -371,6 +371,10 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
   cfg.commit_mode = commit == "per-request" ? db::CommitMode::kPerRequest : db::CommitMode::kGroup;
   if (!apply_backup_flags(backup_cli, cfg)) return kExitUsage;
   cfg.log_format = log_format == "json" ? core::log::Format::kJson : core::log::Format::kText;
+  if (core::Status st = split_url_list(webhook_url_args, cfg.webhook_urls); !st) {
+    std::fprintf(stderr, "aftercommit: %s\n", st.message().c_str());
+    return kExitUsage;
+  }
   if (core::Status st = cfg.validate(); !st) {
     std::fprintf(stderr, "aftercommit: %s\n", st.message().c_str());
     return kExitUsage;

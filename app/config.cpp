@@ -8,6 +8,27 @@
 
 namespace app {
 
+core::Status split_url_list(const std::vector<std::string>& values,
+                            std::vector<std::string>& out) {
+  out.clear();
+  for (const std::string& value : values) {
+    std::size_t start = 0;
+    while (true) {
+      const std::size_t comma = value.find(',', start);
+      const std::string item =
+          value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (item.empty())
+        return core::Status::invalid("--webhook-url (AFTERCOMMIT_WEBHOOK_URL): '" + value +
+                                     "' has an empty element (a leading, trailing or doubled "
+                                     "comma); separate URLs with single commas");
+      out.push_back(item);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  return core::Status::ok();
+}
+
 std::optional<HttpUrl> parse_http_url(const std::string& url) {
   HttpUrl out;
   std::string rest;

@@ -125,4 +125,12 @@ struct HttpUrl {
 };
 [[nodiscard]] std::optional<HttpUrl> parse_http_url(const std::string& url);
 
+// Splits the values given to --webhook-url (each occurrence of the flag, or
+// AFTERCOMMIT_WEBHOOK_URL) on commas into `out`, in order. A list with an
+// empty element (a leading, trailing or doubled comma) is refused, naming
+// the flag, rather than read as one URL fewer than the operator wrote.
+// Each URL is then checked by Config::validate.
+[[nodiscard]] core::Status split_url_list(const std::vector<std::string>& values,
+                                          std::vector<std::string>& out);
+
 }  // namespace app

@@ -377,7 +377,9 @@ TEST_CASE("webhook URLs: a comma-separated list, each parsed at start-up or refu
   for (const std::string bad :
        {"http://a.example/in http://b.example/in", "http://a.example/in|http://b.example/in",
         "ftp://a.example/", "http://:8080/in", "http://a.example:99999/", "http://a.example:x/",
-        "a.example/in", "http://user:pw@a.example/", "http://a.example/in,ftp://b.example/"}) {
+        "a.example/in", "http://user:pw@a.example/", "http://a.example/in,ftp://b.example/",
+        "http://a.example/in,", ",http://a.example/in", "http://a.example/in,,http://b.example/",
+        ","}) {
     CAPTURE(bad);
     auto [code, out] = serve_refusal(dir, secret, {"AFTERCOMMIT_WEBHOOK_URL=" + bad});
     CAPTURE(out);
@@ -385,6 +387,15 @@ TEST_CASE("webhook URLs: a comma-separated list, each parsed at start-up or refu
     CHECK(out.rfind("aftercommit: --webhook-url (AFTERCOMMIT_WEBHOOK_URL): ", 0) == 0);
     CHECK(out.find('\n') == out.size() - 1);
   }
+  {  // A trailing comma is refused as such, not read as a list one URL shorter.
+    auto [code, out] = serve_refusal(dir, secret, {"AFTERCOMMIT_WEBHOOK_URL=http://a.example/in,"});
+    CHECK(code == 2);
+    CHECK(out.find("empty element") != std::string::npos);
+  }
+  std::vector<std::string> split;
+  REQUIRE(app::split_url_list({"http://a.example/x,http://b.example/y", "http://c.example/"}, split));
+  CHECK(split == std::vector<std::string>{"http://a.example/x", "http://b.example/y",
+                                          "http://c.example/"});
   auto parsed = app::parse_http_url("https://hooks.example:8443/in?x=1");
   REQUIRE(parsed);
   CHECK(parsed->scheme == "https");

@@ -6,14 +6,18 @@
 //   repository;
 // - the README's shell walk-throughs run as written (against the real binary
 //   on a free port: `localhost:8080` and the fake gateway's `PORT` are the
-//   only substitutions) and print what their comments say.
+//   only substitutions) and print what their comments say;
+// - its console transcripts (the restore drill) print what they show, and
+//   its install and upgrade steps run into a staging root.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -175,12 +179,15 @@ std::string run_shell(const testing::TempDir& dir, const std::string& prelude,
 TEST_CASE("docs/API.md's route index lists exactly the routes docs/openapi.json describes") {
   const auto openapi = nlohmann::json::parse(read_file(kSource / "docs/openapi.json"));
   std::set<std::string> documented;
+  std::set<std::string> documented_guarded;  // those naming the bearer scheme
   for (const auto& [path, ops] : openapi["paths"].items()) {
     for (const auto& [method, op] : ops.items()) {
       if (method == "get" || method == "post" || method == "put" || method == "delete") {
         std::string upper = method;
         for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
         documented.insert(upper + " " + path);
+        if (op.contains("security") && op["security"].dump().find("adminToken") != std::string::npos)
+          documented_guarded.insert(upper + " " + path);
       }
     }
   }
@@ -188,11 +195,15 @@ TEST_CASE("docs/API.md's route index lists exactly the routes docs/openapi.json 
   REQUIRE(api.find("## Route index") != std::string::npos);
   const std::string index = api.substr(api.find("## Route index"));
   std::set<std::string> listed;
-  const std::regex row(R"(\| `([A-Z]+)` \| `([^`]+)` \|)");
+  std::set<std::string> listed_guarded;  // "yes" in the token column
+  const std::regex row(R"(\| `([A-Z]+)` \| `([^`]+)` \| *(yes)? *\|)");
   for (std::sregex_iterator it(index.begin(), index.end(), row), end; it != end; ++it) {
     listed.insert((*it)[1].str() + " " + (*it)[2].str());
+    if ((*it)[3].matched) listed_guarded.insert((*it)[1].str() + " " + (*it)[2].str());
   }
   CHECK(listed == documented);
+  CHECK(listed_guarded == documented_guarded);
+  CHECK(listed_guarded.size() >= 5);
   CHECK(documented.size() >= 20);
 }
 
@@ -327,4 +338,189 @@ TEST_CASE("the README's command-line and backup examples run as written and prin
     ++ran;
   }
   CHECK(ran >= 9);
+}
+
+namespace {
+
+// One command of a console transcript (`$ ` lines): the lines printed under
+// it, its exit code (0, or 1 where a `# exit 1` comment follows it), and the
+// narration (`#` lines) that came before it.
+struct TranscriptStep {
+  std::string command;
+  std::vector<std::string> output;
+  int exit_code = 0;
+  std::string narration;
+};
+
+std::vector<TranscriptStep> transcript_of(const std::string& block) {
+  std::vector<TranscriptStep> steps;
+  std::string narration;
+  std::istringstream in(block);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("# ", 0) == 0) {
+      if (line.find("exit 1") != std::string::npos && !steps.empty()) steps.back().exit_code = 1;
+      narration += line + "\n";
+    } else if (line.rfind("$ ", 0) == 0) {
+      steps.push_back(TranscriptStep{line.substr(2), {}, 0, narration});
+      narration.clear();
+    } else if (!line.empty() && !steps.empty()) {
+      steps.back().output.push_back(line);
+    }
+  }
+  return steps;
+}
+
+// What may differ from run to run in a transcript line: sizes and
+// durations, the reason SQLite gives for a damaged file (it depends on the
+// random bytes), and the column padding.
+std::string normalized(std::string line) {
+  line = std::regex_replace(line, std::regex(R"(\d+(\.\d+)? (MiB|s|steps|bytes)\b)"), "# $2");
+  constexpr std::string_view kReason = "nothing restored: ";
+  if (const auto at = line.find(kReason); at != std::string::npos) {
+    line = line.substr(0, at + kReason.size()) + "...";
+  }
+  line = std::regex_replace(line, std::regex("[ \t]+"), " ");
+  while (!line.empty() && line.back() == ' ') line.pop_back();
+  return line;
+}
+
+// The README's fenced `console` block that contains `needle`.
+std::string console_block(const std::string& needle) {
+  for (const auto& block : fenced_blocks(read_file(kSource / "README.md"), "console")) {
+    if (block.find(needle) != std::string::npos) return block;
+  }
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("the README's restore drill runs as written and prints what its transcript shows") {
+  const auto steps = transcript_of(console_block("aftercommit restore --from"));
+  REQUIRE(steps.size() >= 5);
+  testing::TempDir dir;
+  const fs::path bin = dir.path() / "bin";
+  const fs::path work = dir.path() / "work";
+  for (const auto& d : {bin, work / "data", work / "backups"}) fs::create_directories(d);
+  fs::create_symlink(AFTERCOMMIT_BINARY, bin / "aftercommit");
+  const std::string prelude = "cd " + testing::shell_quote(work.string()) +
+                              "\nexport PATH=" + testing::shell_quote(bin.string()) + ":\"$PATH\"\n";
+
+  // The narration says what happens between the commands; the test does it.
+  REQUIRE(steps.front().narration.find("A server runs on data/aftercommit.db with --backup-dir "
+                                       "backups") != std::string::npos);
+  std::optional<testing::ServerProcess> server;
+  server.emplace((work / "data/aftercommit.db").string(),
+                 std::vector<std::string>{"--backup-dir", (work / "backups").string()});
+  auto http = server->client();
+  for (const char* email : {"a%40example.com", "b%40example.com", "c%40example.com"}) {
+    REQUIRE(testing::request(http, "PUT", std::string("/users/") + email).status == 201);
+  }
+  testing::eventually([&] {  // the welcome emails sent, as the stats line shows
+    return testing::request(http, "GET", "/jobs?state=completed").json()["jobs"].size() == 3;
+  });
+
+  int ran = 0;
+  for (const TranscriptStep& step : steps) {
+    CAPTURE(step.command);
+    if (step.narration.find("then the server stops") != std::string::npos) {
+      REQUIRE(testing::request(http, "PUT", "/users/after%40example.com").status == 201);
+      CHECK(server->terminate_and_wait() == 0);
+      server.reset();
+    }
+    int code = -1;
+    const std::string output = run_shell(dir, prelude, step.command + "\n", &code);
+    CAPTURE(output);
+    CHECK(code == step.exit_code);
+    std::vector<std::string> printed;
+    std::istringstream lines(output);
+    for (std::string line; std::getline(lines, line);) printed.push_back(normalized(line));
+    std::size_t at = 0;  // the transcript's lines appear in this order
+    for (const std::string& expected : step.output) {
+      CAPTURE(expected);
+      const auto found = std::find(printed.begin() + static_cast<std::ptrdiff_t>(at), printed.end(),
+                                   normalized(expected));
+      CHECK_MESSAGE(found != printed.end(), "the transcript shows a line the command did not print");
+      if (found != printed.end()) at = static_cast<std::size_t>(found - printed.begin()) + 1;
+    }
+    ++ran;
+  }
+  CHECK(ran == static_cast<int>(steps.size()));
+  CHECK_FALSE(server.has_value());  // the narration's stop happened
+}
+
+TEST_CASE("the README's install and upgrade steps run as written into a staging root") {
+  // Each line runs as written, with three adaptations a machine without a
+  // running systemd needs, and every absolute path moved under `root`:
+  // - the `cmake` build line is what `make build` runs; the suite's own
+  //   binary stands in for build/aftercommit;
+  // - systemd-sysusers and systemctl work offline on `--root`; `daemon-reload`,
+  //   `--now` and `restart` need a running manager, so `enable` runs offline
+  //   and `restart` is checked against the unit (migrate, then serve).
+  testing::TempDir dir;
+  const fs::path root = dir.path() / "root";
+  const fs::path src = dir.path() / "src";
+  for (const char* d : {"usr/local/bin", "usr/lib/sysusers.d", "etc/systemd/system",
+                        "var/lib/aftercommit/backups"}) {
+    fs::create_directories(root / d);
+  }
+  fs::create_directories(src / "build");
+  fs::create_symlink(AFTERCOMMIT_BINARY, src / "build/aftercommit");
+  fs::create_directory_symlink(kSource / "deploy", src / "deploy");
+  // The installed binary is the one on the PATH, as /usr/local/bin is.
+  const std::string prelude = "set -e\ncd " + testing::shell_quote(src.string()) +
+                              "\nexport PATH=" +
+                              testing::shell_quote((root / "usr/local/bin").string()) +
+                              ":\"$PATH\"\n";
+  const std::string r = testing::shell_quote(root.string());
+
+  auto run_block = [&](const std::string& block) {
+    int ran = 0;
+    std::istringstream in(block);
+    for (std::string line; std::getline(in, line);) {
+      if (line.empty() || line.rfind("#", 0) == 0 || line.rfind("cmake ", 0) == 0) continue;
+      CAPTURE(line);
+      if (line.rfind("systemctl restart aftercommit", 0) == 0) {
+        const std::string unit = read_file(kSource / "deploy/aftercommit.service");
+        CHECK(std::regex_search(unit, std::regex(R"(\nExecStartPre=\S*aftercommit migrate)")));
+        CHECK(std::regex_search(unit, std::regex(R"(\nExecStart=\S*aftercommit serve)")));
+        continue;
+      }
+      replace_all(line, "systemctl daemon-reload && systemctl enable --now aftercommit",
+                  "systemctl --root=" + r + " enable aftercommit");
+      if (line.rfind("systemd-sysusers", 0) == 0) {
+        line.replace(0, std::string("systemd-sysusers").size(), "systemd-sysusers --root=" + r);
+      }
+      for (const char* prefix : {" /usr/", " /etc/", " /var/lib/"}) {
+        replace_all(line, prefix, " " + root.string() + std::string(prefix).substr(1));
+      }
+      int code = -1;
+      const std::string output = run_shell(dir, prelude, line + "\n", &code);
+      CAPTURE(output);
+      CHECK(code == 0);
+      ++ran;
+    }
+    return ran;
+  };
+
+  const std::string install = console_block("systemd-sysusers");
+  REQUIRE_FALSE(install.empty());
+  CHECK(run_block(install) >= 5);
+  const fs::path installed = root / "usr/local/bin/aftercommit";
+  CHECK((fs::status(installed).permissions() & fs::perms::all) == static_cast<fs::perms>(0755));
+  int version_code = -1;
+  run_shell(dir, "", testing::shell_quote(installed.string()) + " --version\n", &version_code);
+  CHECK(version_code == 0);
+  CHECK(read_file(root / "etc/passwd").find("aftercommit:") != std::string::npos);
+  CHECK((fs::status(root / "etc/aftercommit").permissions() & fs::perms::all) ==
+        static_cast<fs::perms>(0750));
+  CHECK(fs::is_symlink(root / "etc/systemd/system/multi-user.target.wants/aftercommit.service"));
+
+  // The upgrade, on a database the installed service would have made.
+  const std::string db = (root / "var/lib/aftercommit/aftercommit.db").string();
+  REQUIRE(testing::run_binary({"migrate", "--db", db}).first == 0);
+  const std::string upgrade = console_block("pre-upgrade.db");
+  REQUIRE_FALSE(upgrade.empty());
+  CHECK(run_block(upgrade) >= 2);
+  CHECK(fs::exists(root / "var/lib/aftercommit/backups/pre-upgrade.db"));
 }

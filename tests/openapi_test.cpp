@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "app/auth.h"
 #include "app/openapi.h"
 #include "tests/support/harness.h"
 
@@ -173,6 +174,31 @@ TEST_CASE_FIXTURE(Fixture, "documents every route the server registers") {
     std::string lower = method;
     for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     CHECK(doc()["paths"][label].contains(lower));
+  }
+}
+
+TEST_CASE("a route the admin token guards documents its 401 and the bearer scheme; no other does") {
+  for (const auto& [path, item] : doc()["paths"].items()) {
+    std::string concrete;  // "/jobs/{id}" -> "/jobs/1": what a client would send
+    for (std::size_t i = 0; i < path.size(); ++i) {
+      if (path[i] == '{') {
+        concrete += '1';
+        i = path.find('}', i);
+      } else {
+        concrete += path[i];
+      }
+    }
+    for (const auto& [method, op] : item.items()) {
+      std::string upper = method;
+      for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      CAPTURE(upper);
+      CAPTURE(path);
+      const bool guarded = app::needs_admin_token(upper, concrete);
+      CHECK(op["responses"].contains("401") == guarded);
+      const bool names_scheme =
+          op.contains("security") && op["security"].dump().find("adminToken") != std::string::npos;
+      CHECK(names_scheme == guarded);
+    }
   }
 }
 

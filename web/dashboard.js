@@ -246,8 +246,27 @@ async function burst() {
   await refresh();
 }
 
+// The metrics link: a browser's own navigation cannot send the token, so with
+// --admin-token set following the link would only show a 401. The page reads
+// /metrics with the token instead and shows the text in place; the link
+// stays a plain link for copying (curl -H 'Authorization: Bearer ...').
+async function showMetrics(event) {
+  event.preventDefault();
+  try {
+    const res = await authorizedFetch('/metrics', { cache: 'no-store' });
+    if (res.status === 401) throw new Error('GET /metrics needs the admin token (reload the page to enter it)');
+    if (!res.ok) throw new Error(`GET /metrics answered ${res.status}`);
+    $('metrics-text').textContent = await res.text();
+    $('metrics-view').hidden = false;
+  } catch (e) {
+    showError(String(e.message || e));
+  }
+}
+
 document.addEventListener('DOMContentLoaded', () => {
   $('burst').addEventListener('click', burst);
+  $('metrics-link').addEventListener('click', showMetrics);
+  $('metrics-close').addEventListener('click', () => { $('metrics-view').hidden = true; });
   refresh();
   setInterval(refresh, POLL_MS);
 });

@@ -107,6 +107,17 @@ try {
   check(prompts.length === 1, 'never asked again while polling (' + prompts.length + ' prompts)');
   check(foreign.length === 0, 'nothing fetched from another origin ' + JSON.stringify(foreign));
 
+  // The metrics link shows /metrics with the token (a plain navigation
+  // would get 401), without asking again.
+  await page.click('#metrics-link');
+  await page.waitForFunction(() => !document.getElementById('metrics-view').hidden, null, { timeout: 10000 });
+  const metrics = await text(page, '#metrics-text');
+  check(metrics.includes('aftercommit_jobs{kind="send_welcome_email",state="completed"} 8'),
+    'the metrics link shows the metrics text (8 welcome emails completed)');
+  check(prompts.length === 1, 'the metrics link used the token already given');
+  await page.click('#metrics-close');
+  check(await page.isHidden('#metrics-view'), 'the metrics view closes');
+
   await page.screenshot({ path: screenshot, fullPage: true });
   console.log('     screenshot: ' + screenshot);
 } catch (e) {
