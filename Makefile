@@ -3,6 +3,8 @@
 #   make test   installs, builds with ASan+UBSan and runs every doctest suite
 SHELL := /bin/bash
 JOBS  ?= $(shell nproc)
+# make torture: each classic-mode restart after kill -9 must take less (ms).
+RESTART_BUDGET_MS ?= 1000
 PORT  ?= 8080
 
 # Debian packages the build and the tests need. `make deps` installs the ones
@@ -83,7 +85,8 @@ LONG_ROUNDS ?= 100
 torture: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DAFTERCOMMIT_SANITIZE=address
 	cmake --build build-asan -j $(JOBS) --target aftercommit torture_test
-	AFTERCOMMIT_TORTURE_ROUNDS=$(ROUNDS) AFTERCOMMIT_TORTURE_LONG_ROUNDS=$(LONG_ROUNDS) ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	AFTERCOMMIT_TORTURE_ROUNDS=$(ROUNDS) AFTERCOMMIT_TORTURE_LONG_ROUNDS=$(LONG_ROUNDS) \
+	  AFTERCOMMIT_RESTART_BUDGET_MS=$(RESTART_BUDGET_MS) ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ./build-asan/torture_test
 
 # libFuzzer targets (tests/fuzz/targets.h), each run FUZZ_SECONDS from the seed
