@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <thread>
 
@@ -18,14 +17,10 @@ namespace app {
 App::App(const Config& config, const core::Clock& clock) : config_(config), clock_(clock) {}
 
 App::~App() {
-  if (backups_) backups_->stop();
   if (server_) server_->stop();
-  if (completer_) completer_->stop();
-  if (key_reaper_) key_reaper_->stop();
+  supervisor_.stop();
   if (runner_) runner_->stop();
   if (fake_gateway_) fake_gateway_->stop();
-  if (rescuer_) rescuer_->stop();
-  if (cleaner_) cleaner_->stop();
 }
 
 core::Result<std::unique_ptr<App>> App::create(const Config& config, const core::Clock& clock) {
@@ -65,14 +60,14 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   app->runner_ = std::make_unique<jobs::Runner>(*app->db_, app->registry_, clock, runner_options);
   // The rescuer looks a few times per lease, so an expired lease is noticed
   // within about a third of a lease.
-  app->rescuer_ = std::make_unique<jobs::Rescuer>(
-      *app->db_, clock, jobs::RescuerOptions{std::max<core::Millis>(50, cfg.job_lease_ms / 3)});
+  app->rescuer_ = std::make_unique<maintenance::Rescuer>(
+      *app->db_, clock, maintenance::RescuerOptions{std::max<core::Millis>(50, cfg.job_lease_ms / 3)});
   // The cleaner looks ten times per retention period (at least every 100 ms,
   // at most every minute), so a short retention is honoured promptly.
-  jobs::CleanerOptions cleaner_options;
+  maintenance::CleanerOptions cleaner_options;
   cleaner_options.retention_ms = cfg.job_retention_ms;
   cleaner_options.interval_ms = std::clamp<core::Millis>(cfg.job_retention_ms / 10, 100, 60'000);
-  app->cleaner_ = std::make_unique<jobs::Cleaner>(*app->db_, clock, cleaner_options);
+  app->cleaner_ = std::make_unique<maintenance::Cleaner>(*app->db_, clock, cleaner_options);
   jobs::Runner* runner = app->runner_.get();
   runner->set_observer(record_job_attempt);
   app->db_->set_commit_listener([runner](const db::CommitInfo& info) {
@@ -100,9 +95,8 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
     });
     if (!st) return core::Status(st.code(), "releasing idempotency keys: " + st.message());
     if (released > 0)
-      std::fprintf(stderr,
-                   "released %d idempotency key lock(s) older than --idempotency-lock-timeout\n",
-                   released);
+      core::log::warn("key_locks_released",
+                      {{"count", released}, {"reason", "older than --idempotency-lock-timeout"}});
   }
 
   if (cfg.fake_gateway) {
@@ -126,19 +120,25 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   completer_options.interval_ms = std::clamp<core::Millis>(cfg.completer_after_ms / 4, 20, 10'000);
   app->completer_ =
       std::make_unique<Completer>(*app->db_, app->ctx_->checkout_flow, clock, completer_options);
-  KeyReaperOptions reaper_options;
+  maintenance::KeyReaperOptions reaper_options;
   reaper_options.ttl_ms = cfg.idempotency_ttl_ms;
   reaper_options.interval_ms = std::clamp<core::Millis>(cfg.idempotency_ttl_ms / 10, 100, 60'000);
-  app->key_reaper_ = std::make_unique<KeyReaper>(*app->db_, clock, reaper_options);
+  app->key_reaper_ = std::make_unique<maintenance::KeyReaper>(*app->db_, clock, reaper_options);
   if (!cfg.backup_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(cfg.backup_dir, ec);
     if (ec || ::access(cfg.backup_dir.c_str(), W_OK) != 0)
       return core::Status::invalid("--backup-dir: cannot write to " + cfg.backup_dir);
-    app->backups_ = std::make_unique<BackupSchedule>(
-        clock, BackupScheduleOptions{cfg.db_path, cfg.backup_dir, cfg.backup_every_ms,
+    app->backups_ = std::make_unique<maintenance::BackupSchedule>(
+        clock, maintenance::BackupScheduleOptions{cfg.db_path, cfg.backup_dir, cfg.backup_every_ms,
                                      cfg.backup_keep, db::CopyOptions{}});
   }
+  // Start order; stopped in reverse (maintenance/supervisor.h).
+  app->supervisor_.add(*app->rescuer_);
+  app->supervisor_.add(*app->cleaner_);
+  app->supervisor_.add(*app->completer_);
+  app->supervisor_.add(*app->key_reaper_);
+  if (app->backups_) app->supervisor_.add(*app->backups_);
   app->server_ = std::make_unique<Server>(cfg, *app->ctx_);
   auto port = app->server_->bind();
   if (!port) return port.status();
@@ -157,21 +157,13 @@ std::string App::url() const {
 void App::serve() {
   serving_ = true;
   runner_->start();
-  rescuer_->start();
-  cleaner_->start();
-  completer_->start();
-  key_reaper_->start();
-  if (backups_) backups_->start();
+  supervisor_.start();
   // returns after stop(), once in-flight requests finished
   if (!stop_requested_) server_->listen();
   serving_ = false;
-  if (backups_) backups_->stop();  // cancels a copy in progress
-  completer_->stop();
-  key_reaper_->stop();
+  supervisor_.stop();  // cancels a backup in progress
   // Stop claiming, let running jobs finish up to --shutdown-timeout.
   runner_->stop();
-  rescuer_->stop();
-  cleaner_->stop();
 }
 
 void App::request_stop() {

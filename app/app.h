@@ -4,30 +4,33 @@
 // Start-up order: open + migrate the database, register the job kinds and
 // save their defaults, rescue jobs whose lease expired and release key locks
 // older than the lock timeout (never more: another process may be serving the
-// same file), start the fake gateway when asked, bind; serve() starts the runner, rescuer,
-// cleaner, completer and key reaper. Shutdown (request_stop, e.g. on
-// SIGTERM): stop accepting and let in-flight requests finish, then stop the
-// completer and reaper, then the runner: no more claims, running jobs may
-// finish within --shutdown-timeout; what is left is rescued once its lease ends.
+// same file), start the fake gateway when asked, bind; serve() starts the
+// runner, then the supervisor's background services in this order: rescuer,
+// cleaner, completer, key reaper, scheduled backups. Shutdown (request_stop,
+// e.g. on SIGTERM): stop accepting and let in-flight requests finish, then
+// stop the services in the reverse order (a backup in progress is
+// cancelled), then the runner: no more claims, running jobs may finish
+// within --shutdown-timeout; what is left is rescued once its lease ends.
 #pragma once
 
 #include <atomic>
 #include <memory>
 #include <string>
 
-#include "app/backup_schedule.h"
 #include "app/completer.h"
 #include "app/config.h"
 #include "app/context.h"
 #include "app/fake_gateway.h"
-#include "app/key_reaper.h"
 #include "app/server.h"
 #include "core/clock.h"
 #include "db/database.h"
-#include "jobs/cleaner.h"
 #include "jobs/handler.h"
-#include "jobs/rescuer.h"
 #include "jobs/runner.h"
+#include "maintenance/backup_schedule.h"
+#include "maintenance/cleaner.h"
+#include "maintenance/key_reaper.h"
+#include "maintenance/rescuer.h"
+#include "maintenance/supervisor.h"
 
 namespace app {
 
@@ -52,15 +55,17 @@ class App {
 
   db::Database& db() noexcept { return *db_; }
   jobs::Runner& runner() noexcept { return *runner_; }
-  jobs::Rescuer& rescuer() noexcept { return *rescuer_; }
-  jobs::Cleaner& cleaner() noexcept { return *cleaner_; }
+  maintenance::Rescuer& rescuer() noexcept { return *rescuer_; }
+  maintenance::Cleaner& cleaner() noexcept { return *cleaner_; }
   const jobs::Registry& registry() const noexcept { return registry_; }
   Context& context() noexcept { return *ctx_; }
   Completer& completer() noexcept { return *completer_; }
-  KeyReaper& key_reaper() noexcept { return *key_reaper_; }
+  maintenance::KeyReaper& key_reaper() noexcept { return *key_reaper_; }
+  // The background services' owner; tests wait on its passes.
+  maintenance::Supervisor& supervisor() noexcept { return supervisor_; }
   Server& server() noexcept { return *server_; }
   // Null unless --backup-dir was given.
-  BackupSchedule* backups() noexcept { return backups_.get(); }
+  maintenance::BackupSchedule* backups() noexcept { return backups_.get(); }
 
  private:
   App(const Config& config, const core::Clock& clock);
@@ -73,13 +78,15 @@ class App {
   jobs::Registry registry_;
   std::unique_ptr<jobs::Runner> runner_;
   std::unique_ptr<FakeGateway> fake_gateway_;
-  std::unique_ptr<jobs::Rescuer> rescuer_;
-  std::unique_ptr<jobs::Cleaner> cleaner_;
+  std::unique_ptr<maintenance::Rescuer> rescuer_;
+  std::unique_ptr<maintenance::Cleaner> cleaner_;
   std::unique_ptr<Context> ctx_;
   std::unique_ptr<Completer> completer_;
-  std::unique_ptr<KeyReaper> key_reaper_;
+  std::unique_ptr<maintenance::KeyReaper> key_reaper_;
   std::unique_ptr<Server> server_;
-  std::unique_ptr<BackupSchedule> backups_;
+  std::unique_ptr<maintenance::BackupSchedule> backups_;
+  // Declared after the services it runs: destroyed (stopped) before them.
+  maintenance::Supervisor supervisor_;
   int port_ = 0;
 };
 

@@ -5,12 +5,13 @@
 #include <filesystem>
 
 #include "app/cli.h"
+#include "core/log.h"
 
 namespace app {
 namespace {
 
 int fail(const std::string& message) {
-  std::fprintf(stderr, "aftercommit: %s\n", message.c_str());
+  core::log::command_error(message);
   return 1;
 }
 
@@ -31,8 +32,8 @@ void add_step_flags(CLI::App* cmd, BackupCli& b) {
 std::optional<db::CopyOptions> copy_options(const BackupCli& b) {
   auto pause = parse_duration_ms(b.step_pause);
   if (!pause) {
-    std::fprintf(stderr, "aftercommit: --step-pause: '%s' is not a duration (e.g. 0, 5ms, 1s)\n",
-                 b.step_pause.c_str());
+    core::log::command_error("--step-pause: '" + b.step_pause +
+                             "' is not a duration (e.g. 0, 5ms, 1s)");
     return std::nullopt;
   }
   db::CopyOptions o;
@@ -114,9 +115,8 @@ std::optional<int> run_backup_commands(const BackupCli& b) {
 bool apply_backup_flags(const BackupCli& b, Config& cfg) {
   auto every = parse_duration_ms(b.backup_every);
   if (!every) {
-    std::fprintf(stderr,
-                 "aftercommit: --backup-every: '%s' is not a duration (e.g. 30m, 6h, 24h)\n",
-                 b.backup_every.c_str());
+    core::log::command_error("--backup-every: '" + b.backup_every +
+                             "' is not a duration (e.g. 30m, 6h, 24h)");
     return false;
   }
   cfg.backup_every_ms = *every;

@@ -5,6 +5,7 @@
 
 #include "app/request_scope.h"
 #include "app/views.h"
+#include "core/log.h"
 
 namespace app {
 namespace {
@@ -49,7 +50,7 @@ Reply CheckoutFlow::start(const KeyRef& key, const services::CheckoutRequest& re
   if (!st) return problem_for(st);  // nothing committed: the retry starts afresh
   if (early) return *early;
   if (options_.crash_after == db::kPointOrderCreated) {
-    std::fprintf(stderr, "test hook: exiting after %s\n", db::kPointOrderCreated);
+    core::log::warn("test_crash", {{"after", db::kPointOrderCreated}, {"exit_code", 86}});
     std::_Exit(86);
   }
   return continue_from(*mine).reply;
@@ -104,8 +105,7 @@ CheckoutFlow::Outcome CheckoutFlow::continue_from(const db::IdempotencyKeyRow& k
   // Phase 2: no transaction is open here.
   const services::ChargeResult charge = checkout_.charge(*order, *key.gateway_key);
   if (charge.outcome == services::ChargeOutcome::kFailed) {
-    std::fprintf(stderr, "checkout of order %lld: %s\n", static_cast<long long>(order->id),
-                 charge.detail.c_str());
+    core::log::warn("charge_failed", {{"order_id", order->id}, {"error", charge.detail}});
     unlock(key.id);
     return {problem(503, "payment-gateway-unavailable", "Payment gateway unavailable",
                     "the payment gateway did not confirm the charge (" + charge.detail +

@@ -9,6 +9,7 @@
 
 #include "app/backup_commands.h"
 #include "app/commands.h"
+#include "core/log.h"
 
 namespace app {
 namespace {
@@ -353,7 +354,7 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
     if (e.get_exit_code() == 0) return cli.exit(e);  // --help, --version
     // One line naming the flag, like Config::validate's; CLI11's own codes
     // (105, 106, 109 ...) become the one documented usage code.
-    std::fprintf(stderr, "aftercommit: %s\n", e.what());
+    core::log::command_error(e.what());
     return kExitUsage;
   }
   if (auto rc = run_backup_commands(backup_cli)) return *rc;
@@ -372,11 +373,11 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
   if (!apply_backup_flags(backup_cli, cfg)) return kExitUsage;
   cfg.log_format = log_format == "json" ? core::log::Format::kJson : core::log::Format::kText;
   if (core::Status st = split_url_list(webhook_url_args, cfg.webhook_urls); !st) {
-    std::fprintf(stderr, "aftercommit: %s\n", st.message().c_str());
+    core::log::command_error(st.message());
     return kExitUsage;
   }
   if (core::Status st = cfg.validate(); !st) {
-    std::fprintf(stderr, "aftercommit: %s\n", st.message().c_str());
+    core::log::command_error(st.message());
     return kExitUsage;
   }
   return serve(cfg);

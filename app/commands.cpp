@@ -6,6 +6,7 @@
 #include "app/stats_view.h"
 #include "app/views.h"
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/time_format.h"
 #include "db/database.h"
 #include "db/migrations.h"
@@ -17,7 +18,7 @@ namespace app {
 namespace {
 
 int fail(const std::string& message) {
-  std::fprintf(stderr, "aftercommit: %s\n", message.c_str());
+  core::log::command_error(message);
   return 1;
 }
 

@@ -1,7 +1,6 @@
 #include "app/completer.h"
 
-#include <cstdio>
-
+#include "core/log.h"
 #include "db/idempotency.h"
 
 namespace app {
@@ -22,8 +21,9 @@ core::Result<int> Completer::run_once() {
     if (key.path != "/checkout") continue;
     auto done = flow_.resume(key.id);
     if (!done) {
-      std::fprintf(stderr, "completer: key %lld: %s\n", static_cast<long long>(key.id),
-                   done.status().message().c_str());
+      core::log::warn("completer_failed", {{"key_id", key.id},
+                                           {"code", core::code_name(done.status().code())},
+                                           {"error", done.status().message()}});
       continue;
     }
     if (*done) ++finished;

@@ -9,14 +9,15 @@
 // idempotency key makes the charge happen at most once, and whoever finishes
 // first stores the response the other replays.
 //
-// Threads: start() runs run_once() every `interval_ms` on its own thread;
-// tests call run_once() directly (with a ManualClock), not concurrently.
+// Threads: the maintenance::Supervisor runs pass() every `interval_ms` on its
+// own thread; tests call run_once() directly (with a ManualClock), not
+// concurrently.
 #pragma once
 
 #include "app/checkout_flow.h"
 #include "core/clock.h"
-#include "core/periodic.h"
 #include "db/database.h"
+#include "maintenance/service.h"
 
 namespace app {
 
@@ -27,16 +28,15 @@ struct CompleterOptions {
   int batch = 32;
 };
 
-class Completer {
+class Completer final : public maintenance::Service {
  public:
   Completer(db::Database& db, CheckoutFlow& flow, const core::Clock& clock,
             CompleterOptions options)
       : db_(db), flow_(flow), clock_(clock), options_(options) {}
 
-  void start() {
-    periodic_.start(options_.interval_ms, [this] { (void)run_once(); });
-  }
-  void stop() { periodic_.stop(); }
+  std::string_view name() const noexcept override { return "completer"; }
+  core::Millis interval_ms() const noexcept override { return options_.interval_ms; }
+  core::Status pass() override { return run_once().status(); }
 
   // One pass: returns how many keys it finished.
   core::Result<int> run_once();
@@ -46,7 +46,6 @@ class Completer {
   CheckoutFlow& flow_;
   const core::Clock& clock_;
   const CompleterOptions options_;
-  core::Periodic periodic_;
 };
 
 }  // namespace app

@@ -100,7 +100,7 @@ struct Config {
   std::string webhook_secret;      // --webhook-secret: HMAC key of the signature header
   int webhook_timeout_ms = 10000;  // --webhook-timeout: connect/send/receive, each
 
-  // --- scheduled backups (app/backup_schedule.h) ---
+  // --- scheduled backups (maintenance/backup_schedule.h) ---
   std::string backup_dir;                            // --backup-dir: where they go (empty = none)
   core::Millis backup_every_ms = 6LL * 3600 * 1000;  // --backup-every
   int backup_keep = 8;                               // --backup-keep: newest kept, older deleted

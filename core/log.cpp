@@ -114,4 +114,11 @@ void write(Level level, std::string_view event, std::initializer_list<Field> fie
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
+void command_error(std::string_view message) {
+  std::string line = "aftercommit: ";
+  line.append(message);
+  line += '\n';
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
 }  // namespace core::log

@@ -58,4 +58,10 @@ inline void error(std::string_view event, std::initializer_list<Field> fields = 
   write(Level::kError, event, fields);
 }
 
+// What a command (`aftercommit migrate`, a refused flag of `serve` ...) says
+// when it refuses or fails: one line, "aftercommit: <message>", on stderr,
+// in every log format (it is read by a person at a terminal or by a unit's
+// journal before any server starts). The exit code is the caller's.
+void command_error(std::string_view message);
+
 }  // namespace core::log

@@ -6,6 +6,7 @@
 #include <random>
 #include <thread>
 
+#include "core/log.h"
 #include "db/jobs.h"
 
 namespace jobs {
@@ -106,10 +107,9 @@ void Runner::stop() {
     drained = idle_cv_.wait_for(lock, std::chrono::milliseconds(options_.shutdown_timeout_ms),
                                 [&] { return busy_ == 0; });
     if (!drained) {
-      std::fprintf(stderr,
-                   "runner: %d job(s) still running after the shutdown timeout; they are "
-                   "rescued once their lease expires\n",
-                   busy_);
+      core::log::warn("jobs_still_running", {{"count", busy_},
+                                             {"detail", "past --shutdown-timeout; rescued once "
+                                                        "their lease expires"}});
     }
     beats_exit_ = true;
     stopped_ = true;
@@ -251,7 +251,8 @@ void Runner::produce() {
       if (ran) {
         applied = *ran;
       } else {
-        std::fprintf(stderr, "runner: running jobs failed: %s\n", ran.status().message().c_str());
+        core::log::warn("jobs_apply_failed", {{"code", core::code_name(ran.status().code())},
+                                              {"error", ran.status().message()}});
       }
     }
     const core::Millis now = clock_.now_ms();
@@ -269,7 +270,8 @@ void Runner::produce() {
       continue;  // more may be waiting
     }
     if (!claimed)
-      std::fprintf(stderr, "runner: claim failed: %s\n", claimed.status().message().c_str());
+      core::log::warn("jobs_claim_failed", {{"code", core::code_name(claimed.status().code())},
+                                            {"error", claimed.status().message()}});
     std::unique_lock lock(mu_);
     produce_cv_.wait_for(lock, std::chrono::milliseconds(options_.poll_interval_ms),
                          [&] { return woken_ || stopping_; });
@@ -319,7 +321,8 @@ void Runner::beat() {
     }
     auto beaten = heartbeat_once();
     if (!beaten) {
-      std::fprintf(stderr, "runner: heartbeat failed: %s\n", beaten.status().message().c_str());
+      core::log::warn("jobs_heartbeat_failed", {{"code", core::code_name(beaten.status().code())},
+                                                {"error", beaten.status().message()}});
     }
   }
 }

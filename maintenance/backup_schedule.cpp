@@ -1,4 +1,4 @@
-#include "app/backup_schedule.h"
+#include "maintenance/backup_schedule.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -9,7 +9,7 @@
 #include "core/metrics.h"
 #include "core/time_format.h"
 
-namespace app {
+namespace maintenance {
 namespace {
 
 namespace fs = std::filesystem;
@@ -70,16 +70,6 @@ std::string BackupSchedule::file_name(core::Millis epoch_ms) {
   return "aftercommit-" + stamp + ".db";
 }
 
-void BackupSchedule::start() {
-  stopping_ = false;
-  loop_.start(options_.every_ms, [this] { (void)run_once(); });
-}
-
-void BackupSchedule::stop() {
-  stopping_ = true;  // a copy in progress stops at its next step
-  loop_.stop();
-}
-
 core::Result<std::string> BackupSchedule::run_once() {
   const std::string path = (fs::path(options_.dir) / file_name(clock_.now_ms())).string();
   const std::int64_t t0 = core::monotonic_us();
@@ -128,4 +118,4 @@ int BackupSchedule::prune() {
   return removed;
 }
 
-}  // namespace app
+}  // namespace maintenance

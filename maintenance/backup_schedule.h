@@ -1,4 +1,4 @@
-// app::BackupSchedule: `serve --backup-dir DIR --backup-every D --backup-keep N`.
+// maintenance::BackupSchedule: `serve --backup-dir DIR --backup-every D --backup-keep N`.
 //
 // Every `every_ms` it writes a consistent online copy of the server's
 // database (db::backup: a pinned snapshot copied in steps, checked, fsynced,
@@ -9,22 +9,23 @@
 // A failed backup (full disk, unwritable directory, I/O error) is logged as
 // `backup_failed`, counted in aftercommit_backups_total{outcome="failed"},
 // and the server goes on; the next run tries again. Nothing here can stop
-// the server. stop() cancels a backup in progress between two steps (its
-// temporary file is deleted), so shutdown never waits for a large copy.
+// the server. cancel() (the Supervisor's stop) ends a backup in progress
+// between two steps (its temporary file is deleted), so shutdown never waits
+// for a large copy; it is final: later passes are cancelled at once.
 //
-// Threads: start()/stop() from the owner; run_once() runs on the periodic
-// thread, or on a test's thread instead of start().
+// Threads: the Supervisor runs pass() every `every_ms` on its own thread, or
+// a test calls run_once() on its own; cancel() from any thread.
 #pragma once
 
 #include <atomic>
 #include <string>
 
 #include "core/clock.h"
-#include "core/periodic.h"
 #include "core/status.h"
 #include "db/backup.h"
+#include "maintenance/service.h"
 
-namespace app {
+namespace maintenance {
 
 struct BackupScheduleOptions {
   std::string db_path;
@@ -34,15 +35,21 @@ struct BackupScheduleOptions {
   db::CopyOptions copy;  // steps and pauses; `cancelled` is set by the schedule
 };
 
-class BackupSchedule {
+class BackupSchedule final : public Service {
  public:
   BackupSchedule(const core::Clock& clock, BackupScheduleOptions options);
-  ~BackupSchedule() { stop(); }
   BackupSchedule(const BackupSchedule&) = delete;
   BackupSchedule& operator=(const BackupSchedule&) = delete;
 
-  void start();
-  void stop();
+  std::string_view name() const noexcept override { return "backup"; }
+  core::Millis interval_ms() const noexcept override { return options_.every_ms; }
+  // run_once(); its outcome is logged and counted there, so a failed backup
+  // is not reported to the supervisor a second time.
+  core::Status pass() override {
+    (void)run_once();
+    return core::Status::ok();
+  }
+  void cancel() noexcept override { stopping_ = true; }
 
   // One backup and one pruning; returns the path written. Logs and counts
   // its outcome either way.
@@ -58,10 +65,9 @@ class BackupSchedule {
   const core::Clock& clock_;
   BackupScheduleOptions options_;
   std::atomic<bool> stopping_{false};
-  core::Periodic loop_;
 };
 
 // Creates the aftercommit_backup* series so that they exist from the first scrape.
 void register_backup_metrics();
 
-}  // namespace app
+}  // namespace maintenance

@@ -1,10 +1,8 @@
-#include "jobs/cleaner.h"
-
-#include <cstdio>
+#include "maintenance/cleaner.h"
 
 #include "db/jobs.h"
 
-namespace jobs {
+namespace maintenance {
 
 core::Result<int> Cleaner::run_once() {
   const core::Millis cutoff = clock_.now_ms() - options_.retention_ms;
@@ -28,11 +26,4 @@ core::Result<int> Cleaner::run_once() {
   return total;
 }
 
-void Cleaner::start() {
-  loop_.start(options_.interval_ms, [this] {
-    auto deleted = run_once();
-    if (!deleted) std::fprintf(stderr, "cleaner: %s\n", deleted.status().message().c_str());
-  });
-}
-
-}  // namespace jobs
+}  // namespace maintenance

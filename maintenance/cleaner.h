@@ -1,4 +1,4 @@
-// jobs::Cleaner: deletes finished jobs after the retention period.
+// maintenance::Cleaner: deletes finished jobs after the retention period.
 //
 // Completed, cancelled and discarded jobs whose finished_at is older than
 // `retention_ms` are deleted, at most `batch` per transaction so that a large
@@ -6,15 +6,15 @@
 // retryable jobs are never touched, whatever their age.
 //
 // run_once() reads first and takes the write lock only when there is
-// something to delete. start() runs it every `interval_ms` on its own thread.
+// something to delete. The Supervisor runs it every `interval_ms` (pass()).
 #pragma once
 
 #include "core/clock.h"
-#include "core/periodic.h"
 #include "core/status.h"
 #include "db/database.h"
+#include "maintenance/service.h"
 
-namespace jobs {
+namespace maintenance {
 
 struct CleanerOptions {
   core::Millis retention_ms = 7LL * 24 * 3600 * 1000;
@@ -22,7 +22,7 @@ struct CleanerOptions {
   int batch = 1000;
 };
 
-class Cleaner {
+class Cleaner final : public Service {
  public:
   Cleaner(db::Database& db, const core::Clock& clock, CleanerOptions options = {})
       : db_(db), clock_(clock), options_(options) {}
@@ -30,14 +30,14 @@ class Cleaner {
   // Deletes every job finished before now - retention; returns how many.
   core::Result<int> run_once();
 
-  void start();
-  void stop() { loop_.stop(); }
+  std::string_view name() const noexcept override { return "cleaner"; }
+  core::Millis interval_ms() const noexcept override { return options_.interval_ms; }
+  core::Status pass() override { return run_once().status(); }
 
  private:
   db::Database& db_;
   const core::Clock& clock_;
   const CleanerOptions options_;
-  core::Periodic loop_;
 };
 
-}  // namespace jobs
+}  // namespace maintenance

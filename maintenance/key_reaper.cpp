@@ -1,8 +1,8 @@
-#include "app/key_reaper.h"
+#include "maintenance/key_reaper.h"
 
 #include "db/idempotency.h"
 
-namespace app {
+namespace maintenance {
 
 core::Result<int> KeyReaper::run_once() {
   const core::Millis cutoff = clock_.now_ms() - options_.ttl_ms;
@@ -19,4 +19,4 @@ core::Result<int> KeyReaper::run_once() {
   }
 }
 
-}  // namespace app
+}  // namespace maintenance

@@ -1,4 +1,4 @@
-// app::KeyReaper: deletes idempotency keys that finished more than
+// maintenance::KeyReaper: deletes idempotency keys that finished more than
 // --idempotency-ttl ago (rocket-rides-atomic's reaper). After that a client's
 // retry with the same key is a new request, with a new order and a new
 // gateway key (db/idempotency.h). Only finished key records go: a key that
@@ -6,15 +6,15 @@
 // progress and stays, however old (the completer finishes it). Orders, users
 // and jobs stay.
 //
-// Threads: start() runs run_once() every `interval_ms` on its own thread;
+// Threads: the Supervisor runs pass() every `interval_ms` on its own thread;
 // tests call run_once() directly (with a ManualClock).
 #pragma once
 
 #include "core/clock.h"
-#include "core/periodic.h"
 #include "db/database.h"
+#include "maintenance/service.h"
 
-namespace app {
+namespace maintenance {
 
 struct KeyReaperOptions {
   core::Millis ttl_ms = 24LL * 60 * 60 * 1000;
@@ -22,15 +22,14 @@ struct KeyReaperOptions {
   int batch = 1000;  // keys deleted per transaction, so writers are not held up
 };
 
-class KeyReaper {
+class KeyReaper final : public Service {
  public:
   KeyReaper(db::Database& db, const core::Clock& clock, KeyReaperOptions options)
       : db_(db), clock_(clock), options_(options) {}
 
-  void start() {
-    periodic_.start(options_.interval_ms, [this] { (void)run_once(); });
-  }
-  void stop() { periodic_.stop(); }
+  std::string_view name() const noexcept override { return "key_reaper"; }
+  core::Millis interval_ms() const noexcept override { return options_.interval_ms; }
+  core::Status pass() override { return run_once().status(); }
 
   // Deletes every key that finished more than ttl ago; returns how many.
   core::Result<int> run_once();
@@ -39,7 +38,6 @@ class KeyReaper {
   db::Database& db_;
   const core::Clock& clock_;
   const KeyReaperOptions options_;
-  core::Periodic periodic_;
 };
 
-}  // namespace app
+}  // namespace maintenance

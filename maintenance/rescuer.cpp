@@ -1,10 +1,9 @@
-#include "jobs/rescuer.h"
+#include "maintenance/rescuer.h"
 
-#include <cstdio>
-
+#include "core/log.h"
 #include "db/jobs.h"
 
-namespace jobs {
+namespace maintenance {
 
 core::Result<int> Rescuer::run_once() {
   const core::Millis now = clock_.now_ms();
@@ -24,16 +23,12 @@ core::Result<int> Rescuer::run_once() {
   return rescued;
 }
 
-void Rescuer::start() {
-  loop_.start(options_.interval_ms, [this] {
-    auto rescued = run_once();
-    if (!rescued) {
-      std::fprintf(stderr, "rescuer: %s\n", rescued.status().message().c_str());
-    } else if (*rescued > 0) {
-      std::fprintf(stderr, "rescuer: %d job(s) with an expired lease returned to the queue\n",
-                   *rescued);
-    }
-  });
+core::Status Rescuer::pass() {
+  auto rescued = run_once();
+  if (!rescued) return rescued.status();
+  if (*rescued > 0)
+    core::log::warn("jobs_rescued", {{"count", *rescued}, {"reason", "lease expired"}});
+  return core::Status::ok();
 }
 
-}  // namespace jobs
+}  // namespace maintenance

@@ -1,4 +1,4 @@
-// jobs::Rescuer: returns jobs whose runner is gone to the queue.
+// maintenance::Rescuer: returns jobs whose runner is gone to the queue.
 //
 // A running job whose lease ended (its runner died, hung, or lost its
 // heartbeats) becomes retryable at once, or discarded when it had used its
@@ -14,22 +14,22 @@
 // leases out of reach (docs/RELIABILITY.md "Across processes").
 //
 // run_once() reads first and takes the write lock only when some lease has
-// expired. start() runs it every `interval_ms` on its own thread; App also
-// runs it once at start-up.
+// expired. The Supervisor runs it every `interval_ms` (pass(), which logs
+// `jobs_rescued`); App also runs it once at start-up.
 #pragma once
 
 #include "core/clock.h"
-#include "core/periodic.h"
 #include "core/status.h"
 #include "db/database.h"
+#include "maintenance/service.h"
 
-namespace jobs {
+namespace maintenance {
 
 struct RescuerOptions {
   core::Millis interval_ms = 5000;
 };
 
-class Rescuer {
+class Rescuer final : public Service {
  public:
   Rescuer(db::Database& db, const core::Clock& clock, RescuerOptions options = {})
       : db_(db), clock_(clock), options_(options) {}
@@ -37,14 +37,14 @@ class Rescuer {
   // Rescues running jobs whose lease ended before now; returns how many.
   core::Result<int> run_once();
 
-  void start();
-  void stop() { loop_.stop(); }
+  std::string_view name() const noexcept override { return "rescuer"; }
+  core::Millis interval_ms() const noexcept override { return options_.interval_ms; }
+  core::Status pass() override;
 
  private:
   db::Database& db_;
   const core::Clock& clock_;
   const RescuerOptions options_;
-  core::Periodic loop_;
 };
 
-}  // namespace jobs
+}  // namespace maintenance

@@ -33,7 +33,7 @@
 #include <set>
 #include <sstream>
 
-#include "app/backup_schedule.h"
+#include "maintenance/backup_schedule.h"
 #include "core/clock.h"
 #include "db/migrations.h"
 #include "tests/support/harness.h"

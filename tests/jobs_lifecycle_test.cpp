@@ -363,7 +363,7 @@ TEST_CASE_FIXTURE(JobsFixture, "a serial key runs its jobs one at a time in stag
 
 TEST_CASE_FIXTURE(JobsFixture,
                   "the cleaner deletes finished jobs past the retention, and only them") {
-  jobs::Cleaner cleaner(*db, clock, jobs::CleanerOptions{86400000, 60000, 2});
+  maintenance::Cleaner cleaner(*db, clock, maintenance::CleanerOptions{86400000, 60000, 2});
   const auto completed = stage("k");
   const auto discarded = stage("k");
   const auto cancelled = stage("k");

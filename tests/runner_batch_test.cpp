@@ -12,7 +12,7 @@
 #include "db/mailbox.h"
 #include "db/users.h"
 #include "jobs/handler.h"
-#include "jobs/rescuer.h"
+#include "maintenance/rescuer.h"
 #include "jobs/runner.h"
 
 #include <thread>
@@ -177,7 +177,7 @@ TEST_CASE_FIXTURE(Fixture, "jobs rescued after their lease are claimed again and
             }).is_ok());
   REQUIRE(claimed.size() == 2);
   clock.advance(5000);
-  CHECK(jobs::Rescuer(*db, clock).run_once().value() == 2);
+  CHECK(maintenance::Rescuer(*db, clock).run_once().value() == 2);
   // Both are retryable again; a fresh pass claims attempt 2 and completes them.
   CHECK(runner.run_once().value() == 2);
   CHECK(jobs_in("completed").size() == 2);

@@ -17,9 +17,9 @@
 #include "db/database.h"
 #include "db/jobs.h"
 #include "db/mailbox.h"
-#include "jobs/cleaner.h"
+#include "maintenance/cleaner.h"
 #include "jobs/handler.h"
-#include "jobs/rescuer.h"
+#include "maintenance/rescuer.h"
 #include "jobs/runner.h"
 #include "tests/support/harness.h"
 
@@ -48,7 +48,7 @@ struct JobsFixture {
     return o;
   }();
   std::unique_ptr<jobs::Runner> runner_;
-  jobs::Rescuer rescuer{*db, clock};
+  maintenance::Rescuer rescuer{*db, clock};
 
   // The runner, built on first use so that tests register kinds and set
   // options first; the kinds' defaults are saved then, as App does.

@@ -1,0 +1,65 @@
+#include "maintenance/supervisor.h"
+
+
+#include "core/log.h"
+
+namespace maintenance {
+
+void Supervisor::add(Service& service) {
+  auto entry = std::make_unique<Entry>();
+  entry->service = &service;
+  entries_.push_back(std::move(entry));
+}
+
+void Supervisor::start() {
+  if (state_ != State::kNew) return;
+  state_ = State::kRunning;
+  for (auto& entry : entries_) {
+    Entry* e = entry.get();
+    e->loop.start(e->service->interval_ms(), [this, e] { run_pass(*e); });
+  }
+}
+
+void Supervisor::stop() {
+  if (state_ != State::kRunning) return;
+  state_ = State::kStopped;
+  for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
+    (*it)->service->cancel();
+    (*it)->loop.stop();
+  }
+}
+
+void Supervisor::run_pass(Entry& entry) {
+  const core::Status st = entry.service->pass();
+  if (!st) {
+    core::log::warn("service_failed", {{"service", entry.service->name()},
+                                       {"code", core::code_name(st.code())},
+                                       {"error", st.message()}});
+  }
+  {
+    std::lock_guard lock(mu_);
+    ++entry.passes;
+  }
+  passed_.notify_all();
+}
+
+bool Supervisor::wait_for_passes(std::string_view name, std::uint64_t count,
+                                 std::chrono::milliseconds timeout) {
+  Entry* entry = nullptr;
+  for (auto& e : entries_) {
+    if (e->service->name() == name) entry = e.get();
+  }
+  if (!entry) return false;
+  std::unique_lock lock(mu_);
+  return passed_.wait_for(lock, timeout, [&] { return entry->passes >= count; });
+}
+
+std::uint64_t Supervisor::passes(std::string_view name) const {
+  std::lock_guard lock(mu_);
+  for (const auto& e : entries_) {
+    if (e->service->name() == name) return e->passes;
+  }
+  return 0;
+}
+
+}  // namespace maintenance

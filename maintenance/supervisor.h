@@ -1,0 +1,71 @@
+// maintenance::Supervisor: owns the threads of the background services.
+//
+// Services are added in start order and stopped in reverse: a service added
+// later may rely on one added earlier running. Each runs on its own
+// core::Periodic thread, its first pass one interval after start(). A failed
+// pass is logged (event `service_failed`, with `service`, `code` and `error`)
+// and the service goes on; nothing a service does can stop the server.
+//
+// Threads: add(), start() and stop() from one owner thread; the services'
+// passes on their own threads. wait_for_passes() from any thread.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string_view>
+#include <vector>
+
+#include "core/periodic.h"
+#include "maintenance/service.h"
+
+namespace maintenance {
+
+class Supervisor {
+ public:
+  Supervisor() = default;
+  ~Supervisor() { stop(); }
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  // Adds `service` (not owned; must outlive the supervisor's stop()). Only
+  // before start().
+  void add(Service& service);
+
+  // Starts every service's thread, in the order added. Once: a second
+  // call, or one after stop(), does nothing (cancel() is final for a
+  // service).
+  void start();
+
+  // Cancels and joins each service, in the reverse order; a pass in progress
+  // finishes (or ends early on cancel()) first. Idempotent.
+  void stop();
+
+  // Test seam, instead of polling for a pass's effect: blocks until the
+  // service named `name` has completed `count` passes in total since
+  // construction (successful or not), or `timeout` passes. Returns whether it
+  // did. A name nobody added returns false at once.
+  [[nodiscard]] bool wait_for_passes(std::string_view name, std::uint64_t count,
+                                     std::chrono::milliseconds timeout);
+
+  // Passes completed by `name` so far (0 for an unknown name).
+  [[nodiscard]] std::uint64_t passes(std::string_view name) const;
+
+ private:
+  struct Entry {
+    Service* service = nullptr;
+    core::Periodic loop;
+    std::uint64_t passes = 0;  // guarded by Supervisor::mu_
+  };
+  void run_pass(Entry& entry);
+
+  std::vector<std::unique_ptr<Entry>> entries_;  // changed only by add(), before start()
+  enum class State { kNew, kRunning, kStopped };
+  State state_ = State::kNew;  // owner thread only
+  mutable std::mutex mu_;
+  std::condition_variable passed_;
+};
+
+}  // namespace maintenance
