@@ -14,7 +14,7 @@ DEB_PACKAGES := build-essential cmake pkg-config libsqlitecpp-dev libsqlite3-dev
   sqlite3 wrk python3 curl jq
 # Test tools, installed without their recommends: promtool (Prometheus's
 # parser, checks /metrics) and Chromium (drives the dashboard headless).
-DEB_TEST_PACKAGES := prometheus chromium
+DEB_TEST_PACKAGES := prometheus chromium caddy systemd
 
 .PHONY: deps build run test tsan torture fuzz bench clean screenshot
 

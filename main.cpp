@@ -10,8 +10,8 @@
 // --shutdown-timeout plus --read-timeout, it logs `stopped` (forced) and exits
 // 0 anyway; the unfinished jobs are rescued once their lease expires.
 //
-// SIGHUP is taken too, so it never kills the process: today it is logged and
-// ignored (on_reload is where a reload, such as new TLS certificates, goes).
+// SIGHUP is taken too, so it never kills the process: it re-reads the TLS
+// certificate and key (App::reload); without TLS it is logged and ignored.
 #include <pthread.h>
 #include <signal.h>
 
@@ -26,10 +26,10 @@
 
 namespace {
 
-// SIGHUP: nothing to reload yet. Runs on the signal thread, never in a
-// handler, so it may take locks and do I/O.
-void on_reload(app::App&) {
-  core::log::info("reload", {{"signal", "SIGHUP"}, {"detail", "nothing to reload; ignored"}});
+// SIGHUP. Runs on the signal thread, never in a handler, so it may take
+// locks and do I/O.
+void on_reload(app::App& app) {
+  app.reload();
 }
 
 const char* signal_name(int sig) {

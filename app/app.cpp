@@ -43,7 +43,9 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
 
   jobs::register_builtin_handlers(app->registry_);
   jobs::register_webhook_handler(app->registry_, clock,
-                                 jobs::WebhookOptions{cfg.webhook_secret, cfg.webhook_timeout_ms});
+                                 jobs::WebhookOptions{.secret = cfg.webhook_secret,
+                                                      .timeout_ms = cfg.webhook_timeout_ms,
+                                                      .ca_file = cfg.ca_file});
   if (core::Status st = jobs::save_kind_defaults(*app->db_, app->registry_); !st) {
     return core::Status(st.code(), "saving job kind defaults: " + st.message());
   }
@@ -139,7 +141,12 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   app->supervisor_.add(*app->completer_);
   app->supervisor_.add(*app->key_reaper_);
   if (app->backups_) app->supervisor_.add(*app->backups_);
-  app->server_ = std::make_unique<Server>(cfg, *app->ctx_);
+  if (!cfg.tls_cert_path.empty()) {
+    auto tls = TlsServerContext::open(cfg.tls_cert_path, cfg.tls_key_path);
+    if (!tls) return tls.status();
+    app->tls_ = std::move(*tls);
+  }
+  app->server_ = std::make_unique<Server>(cfg, *app->ctx_, app->tls_.get());
   auto port = app->server_->bind();
   if (!port) return port.status();
   app->port_ = *port;
@@ -151,7 +158,25 @@ std::string App::fake_gateway_url() const {
 }
 
 std::string App::url() const {
-  return "http://" + config_.bind + ":" + std::to_string(port_);
+  return (tls_ ? "https://" : "http://") + config_.bind + ":" + std::to_string(port_);
+}
+
+void App::reload() {
+  if (!tls_) {
+    core::log::info("reload", {{"signal", "SIGHUP"}, {"detail", "no TLS certificate to reload"}});
+    return;
+  }
+  auto reloaded = tls_->reload();
+  if (!reloaded) {
+    core::log::error("tls_reload_failed",
+                     {{"error", reloaded.status().message()},
+                      {"detail", "the certificate in use stays: " + tls_->info().subject +
+                                     " until " + tls_->info().not_after}});
+    return;
+  }
+  core::log::info("tls_reloaded", {{"subject", reloaded->subject},
+                                   {"serial", reloaded->serial},
+                                   {"not_after", reloaded->not_after}});
 }
 
 void App::serve() {

@@ -22,6 +22,7 @@
 #include "app/context.h"
 #include "app/fake_gateway.h"
 #include "app/server.h"
+#include "app/tls.h"
 #include "core/clock.h"
 #include "db/database.h"
 #include "jobs/handler.h"
@@ -52,6 +53,12 @@ class App {
   void serve();
   // Thread-safe; makes serve() return after a graceful shutdown.
   void request_stop();
+  // SIGHUP: re-reads --tls-cert and --tls-key (app/tls.h) and logs the
+  // outcome; a bad pair is refused and the old one stays. Without TLS there
+  // is nothing to reload (logged). Thread-safe.
+  void reload();
+  // Null unless serving HTTPS.
+  TlsServerContext* tls() noexcept { return tls_.get(); }
 
   db::Database& db() noexcept { return *db_; }
   jobs::Runner& runner() noexcept { return *runner_; }
@@ -83,6 +90,7 @@ class App {
   std::unique_ptr<Context> ctx_;
   std::unique_ptr<Completer> completer_;
   std::unique_ptr<maintenance::KeyReaper> key_reaper_;
+  std::unique_ptr<TlsServerContext> tls_;  // before server_: it outlives it
   std::unique_ptr<Server> server_;
   std::unique_ptr<maintenance::BackupSchedule> backups_;
   // Declared after the services it runs: destroyed (stopped) before them.

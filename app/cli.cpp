@@ -336,6 +336,20 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
                    "Bearer token required by every route showing job or operational data, job "
                    "writes and /metrics (README: Access)")
       ->envname("AFTERCOMMIT_ADMIN_TOKEN");
+  // TLS (app/tls.h; README "TLS"): checked by Config::validate.
+  serve_cmd
+      ->add_option("--tls-cert", cfg.tls_cert_path,
+                   "PEM certificate (then any intermediates) to serve HTTPS with; needs "
+                   "--tls-key; SIGHUP re-reads both")
+      ->envname("AFTERCOMMIT_TLS_CERT");
+  serve_cmd
+      ->add_option("--tls-key", cfg.tls_key_path, "PEM private key of --tls-cert (unencrypted)")
+      ->envname("AFTERCOMMIT_TLS_KEY");
+  serve_cmd
+      ->add_option("--ca-file", cfg.ca_file,
+                   "PEM CA certificates that outbound https:// calls (webhooks, payment gateway) "
+                   "trust instead of the system store")
+      ->envname("AFTERCOMMIT_CA_FILE");
   // Test seams: hidden from --help (empty group), not part of the contract.
   serve_cmd->add_option("--test-job-delay", cfg.test_job_delay_ms)
       ->envname("AFTERCOMMIT_TEST_JOB_DELAY")

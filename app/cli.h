@@ -7,7 +7,9 @@
 //   1  the command ran and failed: the server could not start (database
 //      refused, port taken), a job does not exist or is in another state
 //   2  the command line or the configuration is wrong (unknown flag, a value
-//      out of range, a bad URL or token): one line on stderr naming the flag
+//      out of range, a bad URL or token, a TLS certificate or key that is
+//      missing, unreadable, mismatched or expired): one line on stderr naming
+//      the flag
 #pragma once
 
 #include <cstdint>

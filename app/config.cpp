@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "app/tls.h"
+
 namespace app {
 
 core::Status split_url_list(const std::vector<std::string>& values,
@@ -144,9 +146,10 @@ core::Status Config::validate() const {
     return core::Status::invalid("--gateway-timeout: must be 1 ms .. 10 min");
   if (!payment_gateway_url.empty()) {
     const auto url = parse_http_url(payment_gateway_url);
-    if (!url || url->scheme != "http")
+    if (!url)
       return core::Status::invalid("--payment-gateway-url: '" + payment_gateway_url +
-                                   "' is not a URL of the form http://HOST[:PORT] (port 1..65535)");
+                                   "' is not a URL of the form http[s]://HOST[:PORT] (port "
+                                   "1..65535)");
   }
   if (fake_gateway_port < 0 || fake_gateway_port > 65535)
     return core::Status::invalid("--fake-gateway-port: must be 0..65535");
@@ -190,6 +193,23 @@ core::Status Config::validate() const {
   if (test_job_delay_ms < 0) return core::Status::invalid("--test-job-delay: must be >= 0");
   if (max_db_pages < 0) return core::Status::invalid("--max-db-pages: must be >= 0");
   if (core::Status st = validate_admin_token_alphabet(admin_token); !st) return st;
+  if (core::Status st = validate_tls(); !st) return st;
+  return core::Status::ok();
+}
+
+// Reads the files: a missing, unreadable, mismatched or expired pair is a
+// configuration error like a bad URL, refused before anything starts.
+core::Status Config::validate_tls() const {
+  if (!tls_cert_path.empty() && tls_key_path.empty())
+    return core::Status::invalid("--tls-key (AFTERCOMMIT_TLS_KEY): required with --tls-cert");
+  if (tls_cert_path.empty() && !tls_key_path.empty())
+    return core::Status::invalid("--tls-cert (AFTERCOMMIT_TLS_CERT): required with --tls-key");
+  if (!tls_cert_path.empty()) {
+    if (core::Status st = check_tls_pair(tls_cert_path, tls_key_path); !st) return st;
+  }
+  if (!ca_file.empty()) {
+    if (core::Status st = check_ca_file(ca_file); !st) return st;
+  }
   return core::Status::ok();
 }
 

@@ -62,6 +62,17 @@ struct Config {
   // logged. Leading or trailing whitespace is refused at start-up.
   std::string admin_token;
 
+  // --- TLS (app/tls.h) ---
+  // --tls-cert / --tls-key (AFTERCOMMIT_TLS_CERT / AFTERCOMMIT_TLS_KEY): both
+  // or neither. With them the server speaks only HTTPS (TLS 1.2+); SIGHUP
+  // re-reads both. validate() loads and checks the pair (readable, matching,
+  // valid now), so a bad file fails start-up with exit code 2.
+  std::string tls_cert_path;
+  std::string tls_key_path;
+  // --ca-file (AFTERCOMMIT_CA_FILE): the CA certificates outbound https://
+  // calls (webhooks, payment gateway) trust instead of the system store.
+  std::string ca_file;
+
   // --- jobs ---
   int workers = 0;                  // --workers: job handlers run at once (0 = number of cores)
   int shutdown_timeout_ms = 10000;  // --shutdown-timeout: how long running jobs may finish
@@ -110,6 +121,7 @@ struct Config {
   std::int64_t max_db_pages = 0;  // --max-db-pages: PRAGMA max_page_count on the writer (0 = none)
 
   core::Status validate() const;
+  core::Status validate_tls() const;  // --tls-cert, --tls-key, --ca-file (reads the files)
 };
 
 // An absolute http or https URL, split: "https://hooks.example:8443/in?x"

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -114,7 +115,10 @@ struct Head {
 
 class Connection final : public httplib::Stream {
  public:
-  Connection(int fd, const ConnectionLimits& limits) : fd_(fd), limits_(limits) {}
+  Connection(int fd, SSL* tls, const ConnectionLimits& limits)
+      : fd_(fd), tls_(tls), limits_(limits) {}
+  // Sends TLS's close_notify, unless the session already failed or was shut.
+  void close_tls();
 
   void serve(const Drain& drain, const ProcessRequest& process, const RefusalObserver& refused);
 
@@ -160,6 +164,10 @@ class Connection final : public httplib::Stream {
   Got next_line(std::string_view& line, std::size_t limit, Clock::time_point deadline,
                 const Refusal& too_long);
   bool fill(Clock::time_point deadline);
+  bool fill_tls(Clock::time_point deadline);
+  bool flush_tls();
+  // Waits (poll) for what SSL_read/SSL_write asked for; false on timeout or error.
+  bool wait_tls(int ssl_error, Clock::time_point deadline, bool reading);
   void show(const Head& head, const std::string& body);
   bool flush();
   Got refuse(int status, std::string slug, std::string title, std::string detail) {
@@ -171,6 +179,8 @@ class Connection final : public httplib::Stream {
   void address(bool local, std::string& ip, int& port) const;
 
   int fd_;
+  SSL* tls_;                 // null: plain TCP
+  bool tls_failed_ = false;  // a fatal TLS error: no close_notify may follow
   const ConnectionLimits& limits_;
   std::string in_;           // bytes received and not yet taken
   std::size_t in_pos_ = 0;   // start of the untaken bytes in in_
@@ -194,6 +204,39 @@ int ms_until(Clock::time_point deadline) {
   return left <= 0 ? 0 : static_cast<int>(std::min<long long>(left, 1 << 30));
 }
 
+bool Connection::wait_tls(int ssl_error, Clock::time_point deadline, bool reading) {
+  short events = 0;
+  if (ssl_error == SSL_ERROR_WANT_READ) events = POLLIN;
+  if (ssl_error == SSL_ERROR_WANT_WRITE) events = POLLOUT;
+  if (events == 0) {
+    // The client closed (close_notify: not a failure) or TLS broke.
+    if (ssl_error != SSL_ERROR_ZERO_RETURN) tls_failed_ = true;
+    ERR_clear_error();
+    return false;
+  }
+  for (;;) {
+    pollfd p{fd_, events, 0};
+    const int ms = ms_until(deadline);
+    const int r = ms == 0 ? 0 : ::poll(&p, 1, ms);
+    if (r < 0 && errno == EINTR) continue;
+    if (r == 0 && reading) timed_out_ = true;
+    return r > 0;
+  }
+}
+
+bool Connection::fill_tls(Clock::time_point deadline) {
+  char buf[kReadSize];
+  for (;;) {
+    ERR_clear_error();
+    const int n = SSL_read(tls_, buf, sizeof buf);
+    if (n > 0) {
+      in_.append(buf, static_cast<std::size_t>(n));
+      return true;
+    }
+    if (!wait_tls(SSL_get_error(tls_, n), deadline, true)) return false;
+  }
+}
+
 bool Connection::fill(Clock::time_point deadline) {
   if (in_pos_ == in_.size()) {
     in_.clear();
@@ -202,6 +245,7 @@ bool Connection::fill(Clock::time_point deadline) {
     in_.erase(0, in_pos_);
     in_pos_ = 0;
   }
+  if (tls_ != nullptr) return fill_tls(deadline);
   char buf[kReadSize];
   for (;;) {
     const ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
@@ -249,6 +293,9 @@ Connection::Got Connection::next_line(std::string_view& line, std::size_t limit,
 
 Connection::Got Connection::wait_for_request(const Drain& drain) {
   if (in_pos_ < in_.size()) return Got::kOk;  // pipelined
+  // Received and decrypted by OpenSSL but not yet read here: the socket
+  // would not show it as readable.
+  if (tls_ != nullptr && SSL_has_pending(tls_) == 1) return Got::kOk;
   pollfd fds[2] = {{fd_, POLLIN, 0}, {drain.fd(), POLLIN, 0}};
   for (;;) {
     const int r = ::poll(fds, 2, limits_.idle_timeout_ms);
@@ -494,7 +541,35 @@ void Connection::show(const Head& head, const std::string& body) {
   shown_ += body;
 }
 
+// The socket is non-blocking under TLS: each wait for room is bounded by the
+// write timeout, which the server sets equal to the read timeout.
+bool Connection::flush_tls() {
+  std::size_t off = 0;
+  const auto deadline = after(limits_.read_timeout_ms);
+  while (off < out_.size() && !write_failed_) {
+    ERR_clear_error();
+    const std::size_t chunk = std::min<std::size_t>(out_.size() - off, 1 << 30);
+    const int n = SSL_write(tls_, out_.data() + off, static_cast<int>(chunk));
+    if (n > 0) {
+      off += static_cast<std::size_t>(n);
+    } else if (!wait_tls(SSL_get_error(tls_, n), deadline, false)) {
+      write_failed_ = true;
+    }
+  }
+  out_.clear();
+  return !write_failed_;
+}
+
+void Connection::close_tls() {
+  if (tls_ == nullptr || tls_failed_ || (SSL_get_shutdown(tls_) & SSL_SENT_SHUTDOWN) != 0) return;
+  ERR_clear_error();
+  // One try: the socket is non-blocking and nothing waits for the peer's reply.
+  SSL_shutdown(tls_);
+  ERR_clear_error();
+}
+
 bool Connection::flush() {
+  if (tls_ != nullptr) return flush_tls();
   std::size_t off = 0;
   while (off < out_.size() && !write_failed_) {
     // SO_SNDTIMEO (the write timeout, set by cpp-httplib at accept) bounds each send.
@@ -527,6 +602,7 @@ void Connection::answer_refusal() {
 // reset the connection before the client has read the answer: until the
 // client closes, pauses for kLingerQuietMs, or kLingerMs or kLingerBytes pass.
 void Connection::linger() {
+  close_tls();
   ::shutdown(fd_, SHUT_WR);
   const auto deadline = after(std::min(kLingerMs, limits_.read_timeout_ms));
   std::size_t dropped = 0;
@@ -600,11 +676,12 @@ void Connection::serve(const Drain& drain, const ProcessRequest& process,
 
 }  // namespace
 
-void serve_connection(int fd, const ConnectionLimits& limits, const Drain& drain,
+void serve_connection(int fd, SSL* tls, const ConnectionLimits& limits, const Drain& drain,
                       const ProcessRequest& process, const RefusalObserver& refused) {
   {
-    Connection conn(fd, limits);
+    Connection conn(fd, tls, limits);
     conn.serve(drain, process, refused);
+    conn.close_tls();
   }
   ::shutdown(fd, SHUT_RDWR);
   ::close(fd);

@@ -24,6 +24,12 @@
 //   chunked gets 501, Content-Length with Transfer-Encoding 400.
 // Refusals are answered here with a problem document and Connection: close.
 //
+// Over TLS (app/tls.h) the same happens on the decrypted bytes: the
+// connection reads and writes through the SSL object (the socket then
+// non-blocking, every wait a poll bounded by the same timeouts), so every
+// limit above holds over HTTPS too. The handshake itself is bounded by
+// --read-timeout before serve_connection starts.
+//
 // Between requests the connection waits for the next one at most
 // --idle-timeout, and no longer once the server drains: an idle connection is
 // closed at once, a request that arrives gets 503 + Connection: close without
@@ -31,6 +37,7 @@
 #pragma once
 
 #include <httplib.h>
+#include <openssl/ssl.h>
 
 #include <atomic>
 #include <cstddef>
@@ -80,8 +87,10 @@ using ProcessRequest =
 using RefusalObserver = std::function<void(const std::string& method, int status)>;
 
 // Serves the accepted socket `fd` until the client or a limit ends the
-// connection; closes `fd`.
-void serve_connection(int fd, const ConnectionLimits& limits, const Drain& drain,
+// connection; closes `fd`. With `tls` (handshake done, socket non-blocking)
+// every byte goes through it, and a close_notify is sent at the end; the
+// caller still owns and frees `tls`.
+void serve_connection(int fd, SSL* tls, const ConnectionLimits& limits, const Drain& drain,
                       const ProcessRequest& process, const RefusalObserver& refused);
 
 }  // namespace app

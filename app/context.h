@@ -27,7 +27,7 @@ struct Context {
         jobs_admin(database, clk),
         products(database, clk, outbox),
         anagrams(database, clk),
-        gateway(cfg.payment_gateway_url, cfg.gateway_timeout_ms),
+        gateway(cfg.payment_gateway_url, cfg.gateway_timeout_ms, cfg.ca_file),
         checkout(database, clk, outbox, gateway),
         checkout_flow(database, clk, checkout,
                       CheckoutFlowOptions{cfg.idempotency_lock_timeout_ms, cfg.test_crash_after}),

@@ -1,5 +1,7 @@
 #include "app/server.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -176,8 +178,17 @@ ConnectionLimits connection_limits(const Config& config) {
 }  // namespace
 
 bool HttpServer::process_and_close_socket(socket_t sock) {
+  SslPtr tls;
+  if (tls_ != nullptr) {
+    tls = tls_->accept(sock, limits_.read_timeout_ms);
+    if (!tls) {  // no handshake (not TLS, TLS 1.1, too slow, gone): nothing to answer
+      ::shutdown(sock, SHUT_RDWR);
+      ::close(sock);
+      return true;
+    }
+  }
   serve_connection(
-      sock, limits_, drain_,
+      sock, tls.get(), limits_, drain_,
       [this](httplib::Stream& strm, bool close_connection, bool& connection_closed) {
         return process_request(strm, close_connection, connection_closed,
                                [](httplib::Request& req) {
@@ -196,8 +207,9 @@ void HttpServer::drain_and_stop() {
   if (is_running()) stop();
 }
 
-Server::Server(const Config& config, Context& ctx)
+Server::Server(const Config& config, Context& ctx, const TlsServerContext* tls)
     : config_(config), ctx_(ctx), http_(connection_limits(config)), router_(http_, ctx.db) {
+  http_.set_tls(tls);
   install_hooks();
   router_.set_write_layer(make_idempotency_layer(ctx_.clock, config_.idempotency_lock_timeout_ms));
   register_user_routes(router_, ctx_);

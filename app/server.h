@@ -18,6 +18,7 @@
 #include "app/connection.h"
 #include "app/context.h"
 #include "app/router.h"
+#include "app/tls.h"
 #include "core/status.h"
 
 namespace app {
@@ -32,6 +33,10 @@ namespace app {
 //   app::serve_connection (app/connection.h), which reads every request within
 //   the limits and shows cpp-httplib a normalised copy, and which closes idle
 //   connections at once when the server drains.
+// - TLS: with a TlsServerContext (app/tls.h), each accepted socket first
+//   completes a handshake within --read-timeout, then is served by the same
+//   app::serve_connection through the SSL object, so every limit holds over
+//   HTTPS too (cpp-httplib's SSLServer would read requests itself).
 class HttpServer : public httplib::Server {
  public:
   explicit HttpServer(ConnectionLimits limits) : limits_(limits) {}
@@ -39,6 +44,8 @@ class HttpServer : public httplib::Server {
   // Call after bind. Returns false if the socket is not bound.
   bool set_listen_backlog(int backlog);
   void set_refusal_observer(RefusalObserver observer) { refused_ = std::move(observer); }
+  // Serve HTTPS with `tls` (must outlive the server); call before listening.
+  void set_tls(const TlsServerContext* tls) { tls_ = tls; }
   // Stops accepting and drains: idle connections close now, requests that
   // arrive get 503, requests in flight complete. Thread-safe.
   void drain_and_stop();
@@ -50,11 +57,13 @@ class HttpServer : public httplib::Server {
   const ConnectionLimits limits_;
   Drain drain_;
   RefusalObserver refused_;
+  const TlsServerContext* tls_ = nullptr;
 };
 
 class Server {
  public:
-  Server(const Config& config, Context& ctx);
+  // `tls` (null: plain HTTP) must outlive the server.
+  Server(const Config& config, Context& ctx, const TlsServerContext* tls = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

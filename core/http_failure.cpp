@@ -1,5 +1,7 @@
 #include "core/http_failure.h"
 
+#include <openssl/x509.h>
+
 namespace core {
 
 std::string describe_http_failure(httplib::Error error) {
@@ -30,6 +32,23 @@ std::string describe_http_failure(httplib::Error error) {
     default:
       return "the HTTP client failed without naming a reason";
   }
+}
+
+std::string describe_http_failure(httplib::Error error, const httplib::Client& client) {
+  if (error != httplib::Error::SSLServerVerification) return describe_http_failure(error);
+  const long result = client.get_openssl_verify_result();
+  if (result != X509_V_OK) {
+    return "the server's TLS certificate could not be verified (" +
+           std::string(X509_verify_cert_error_string(result)) + ")";
+  }
+  // cpp-httplib checks the host name after the chain verified.
+  return "the server's TLS certificate could not be verified (it does not name the host called)";
+}
+
+void verify_tls_peer(httplib::Client& client, const std::string& ca_file) {
+  client.enable_server_certificate_verification(true);
+  // Without a path cpp-httplib 0.11 loads OpenSSL's default verify paths.
+  if (!ca_file.empty()) client.set_ca_cert_path(ca_file);
 }
 
 }  // namespace core

@@ -12,5 +12,16 @@ namespace core {
 // A clause that completes "calling X failed: ..." (e.g. "no connection
 // could be made (refused, or the host is unreachable)").
 [[nodiscard]] std::string describe_http_failure(httplib::Error error);
+// The same, for a call made with `client`: a certificate that failed
+// verification says why (expired, unknown issuer, not for this host).
+[[nodiscard]] std::string describe_http_failure(httplib::Error error,
+                                                const httplib::Client& client);
+
+// Outbound https:// calls verify the server: its certificate chain against
+// the system's CA store (OpenSSL's default paths: /etc/ssl/certs on Debian),
+// or only against the PEM certificates in `ca_file` (--ca-file) when set, and
+// its name against the host called. A certificate that fails is
+// Error::SSLServerVerification, retried like any network error.
+void verify_tls_peer(httplib::Client& client, const std::string& ca_file);
 
 }  // namespace core

@@ -37,6 +37,7 @@ core::Status deliver(const Job& job, const core::Clock& clock, const WebhookOpti
   client.set_connection_timeout(timeout);
   client.set_read_timeout(timeout);
   client.set_write_timeout(timeout);
+  core::verify_tls_peer(client, o.ca_file);
   const httplib::Headers headers = {
       {"Idempotency-Key", event.at("id").get<std::string>()},
       {"Aftercommit-Signature", webhook_signature(o.secret, t, body)},
@@ -44,8 +45,8 @@ core::Status deliver(const Job& job, const core::Clock& clock, const WebhookOpti
   };
   auto res = client.Post(path, headers, body, "application/json");
   if (!res) {
-    return core::Status::unavailable("POST " + url + " failed: " +
-                                     core::describe_http_failure(res.error()));
+    return core::Status::unavailable(
+        "POST " + url + " failed: " + core::describe_http_failure(res.error(), client));
   }
   const int status = res->status;
   if (status >= 200 && status < 300) return core::Status::ok();

@@ -36,6 +36,7 @@ struct WebhookOptions {
   std::string secret;               // HMAC key (--webhook-secret)
   core::Millis timeout_ms = 10000;  // connect, send and receive, each (--webhook-timeout)
   int max_attempts = 8;
+  std::string ca_file;  // --ca-file: trusted CAs for https:// URLs (empty: the system store)
 };
 
 // "t=<unix_seconds>,v1=<hex HMAC-SHA256(secret, "<unix_seconds>.<body>")>".

@@ -36,8 +36,10 @@ class PaymentGateway {
  public:
   // `base_url` like "http://127.0.0.1:9000"; empty = no gateway configured
   // (every charge is kFailed). `timeout_ms` bounds connect, send and receive.
-  PaymentGateway(std::string base_url, core::Millis timeout_ms)
-      : base_url_(std::move(base_url)), timeout_ms_(timeout_ms) {}
+  // An https:// gateway's certificate is verified against `ca_file` (PEM; empty:
+  // the system store) and the host name (core::verify_tls_peer).
+  PaymentGateway(std::string base_url, core::Millis timeout_ms, std::string ca_file = {})
+      : base_url_(std::move(base_url)), timeout_ms_(timeout_ms), ca_file_(std::move(ca_file)) {}
 
   ChargeResult charge(std::int64_t amount_cents, const std::string& token,
                       const std::string& idempotency_key) const;
@@ -47,6 +49,7 @@ class PaymentGateway {
  private:
   std::string base_url_;
   core::Millis timeout_ms_;
+  std::string ca_file_;
 };
 
 }  // namespace services

@@ -131,7 +131,7 @@ struct WebhookFixture : JobsFixture {
   jobs::Outbox outbox{{receiver.url()}};
 
   WebhookFixture() {
-    jobs::register_webhook_handler(registry, clock, jobs::WebhookOptions{kSecret, 2000, 8});
+    jobs::register_webhook_handler(registry, clock, jobs::WebhookOptions{kSecret, 2000, 8, {}});
     (void)runner();  // saves the kinds' defaults before anything is staged, as App does
   }
 
@@ -231,7 +231,7 @@ TEST_CASE_FIXTURE(WebhookFixture, "does not retry after a 400, but does after a 
 }
 
 TEST_CASE_FIXTURE(JobsFixture, "retries when the receiver cannot be reached") {
-  jobs::register_webhook_handler(registry, clock, jobs::WebhookOptions{kSecret, 2000, 8});
+  jobs::register_webhook_handler(registry, clock, jobs::WebhookOptions{kSecret, 2000, 8, {}});
   int closed_port = 0;
   {
     httplib::Server probe;  // bind, then close: nothing listens there any more

@@ -91,11 +91,11 @@ ServerProcess::ServerProcess(const std::string& db_path, std::vector<std::string
   ::close(pipe_fds[1]);
   stdout_fd_ = pipe_fds[0];
   const std::string first = read_stdout_line(std::chrono::seconds(20));
-  const std::string prefix = "listening on http://";
-  if (first.rfind(prefix, 0) != 0) {
+  if (first.rfind("listening on http://", 0) != 0 && first.rfind("listening on https://", 0) != 0) {
     kill9();
     throw std::runtime_error("server did not print its address; got: '" + first + "'");
   }
+  scheme_ = first.rfind("listening on https://", 0) == 0 ? "https" : "http";
   port_ = std::stoi(first.substr(first.rfind(':') + 1));
 }
 

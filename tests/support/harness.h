@@ -75,7 +75,8 @@ class ServerProcess {
   ServerProcess& operator=(const ServerProcess&) = delete;
 
   int port() const { return port_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  // "https://..." when the server said it listens on https (--tls-cert).
+  std::string url() const { return scheme_ + "://127.0.0.1:" + std::to_string(port_); }
   pid_t pid() const { return pid_; }
   httplib::Client client() const;
   // Lines printed on stdout after the first (e.g. the fake gateway URL).
@@ -89,6 +90,7 @@ class ServerProcess {
   int stdout_fd_ = -1;
   std::string buffered_;
   int port_ = 0;
+  std::string scheme_ = "http";
 };
 
 // Runs the binary with args to completion; returns {exit code, stdout+stderr}.
