@@ -13,7 +13,9 @@ DEB_PACKAGES := build-essential cmake pkg-config libsqlitecpp-dev libsqlite3-dev
   libcpp-httplib-dev nlohmann-json3-dev doctest-dev libcli11-dev libssl-dev \
   sqlite3 wrk python3 curl jq
 # Test tools, installed without their recommends: promtool (Prometheus's
-# parser, checks /metrics) and Chromium (drives the dashboard headless).
+# parser, checks /metrics), Chromium (drives the dashboard headless), Caddy
+# (deploy/Caddyfile in front of the server, caddy_test) and systemd's offline
+# tools (systemd-analyze verify, systemd-sysusers --root, systemctl --root).
 DEB_TEST_PACKAGES := prometheus chromium caddy systemd
 
 .PHONY: deps build run test tsan torture fuzz bench clean screenshot
