@@ -682,7 +682,9 @@ TEST_CASE("the systemd unit passes systemd-analyze verify and has the hardening 
   CHECK(vars >= 5);
 
   // systemd-analyze checks that ExecStart's binary exists: point the copy
-  // at the one just built, and change nothing else.
+  // at the one just built, and change nothing else. The path is quoted, as
+  // systemd reads an unquoted one up to its first space (a checkout under
+  // "/tmp/with space/" would otherwise name "/tmp/with").
   const bool have_analyze = ::access("/usr/bin/systemd-analyze", X_OK) == 0 ||
                             ::access("/bin/systemd-analyze", X_OK) == 0;
   if (!have_analyze) {
@@ -691,7 +693,7 @@ TEST_CASE("the systemd unit passes systemd-analyze verify and has the hardening 
   testing::TempDir dir;
   const std::string copy = dir.file("aftercommit.service");
   write_bytes(copy, std::regex_replace(unit, std::regex("/usr/local/bin/aftercommit"),
-                                       std::string(AFTERCOMMIT_BINARY)));
+                                       "\"" + std::string(AFTERCOMMIT_BINARY) + "\""));
   auto [rc, verify_out] = run_command({"systemd-analyze", "verify", copy}, [] {});
   CAPTURE(verify_out);
   CHECK(rc == 0);
