@@ -63,7 +63,8 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   // The rescuer looks a few times per lease, so an expired lease is noticed
   // within about a third of a lease.
   app->rescuer_ = std::make_unique<maintenance::Rescuer>(
-      *app->db_, clock, maintenance::RescuerOptions{std::max<core::Millis>(50, cfg.job_lease_ms / 3)});
+      *app->db_, clock,
+      maintenance::RescuerOptions{std::max<core::Millis>(50, cfg.job_lease_ms / 3)});
   // The cleaner looks ten times per retention period (at least every 100 ms,
   // at most every minute), so a short retention is honoured promptly.
   maintenance::CleanerOptions cleaner_options;
@@ -133,7 +134,7 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
       return core::Status::invalid("--backup-dir: cannot write to " + cfg.backup_dir);
     app->backups_ = std::make_unique<maintenance::BackupSchedule>(
         clock, maintenance::BackupScheduleOptions{cfg.db_path, cfg.backup_dir, cfg.backup_every_ms,
-                                     cfg.backup_keep, db::CopyOptions{}});
+                                                  cfg.backup_keep, db::CopyOptions{}});
   }
   // Start order; stopped in reverse (maintenance/supervisor.h).
   app->supervisor_.add(*app->rescuer_);

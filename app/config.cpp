@@ -10,8 +10,7 @@
 
 namespace app {
 
-core::Status split_url_list(const std::vector<std::string>& values,
-                            std::vector<std::string>& out) {
+core::Status split_url_list(const std::vector<std::string>& values, std::vector<std::string>& out) {
   out.clear();
   for (const std::string& value : values) {
     std::size_t start = 0;

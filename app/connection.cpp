@@ -60,14 +60,22 @@ struct Refusal {
 
 const char* reason(int status) {
   switch (status) {
-    case 400: return "Bad Request";
-    case 413: return "Content Too Large";
-    case 408: return "Request Timeout";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default: return "Error";
+    case 400:
+      return "Bad Request";
+    case 413:
+      return "Content Too Large";
+    case 408:
+      return "Request Timeout";
+    case 414:
+      return "URI Too Long";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Error";
   }
 }
 
@@ -75,7 +83,9 @@ bool is_tchar(unsigned char c) {
   return std::isalnum(c) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
 }
 
-bool is_ows(char c) { return c == ' ' || c == '\t'; }
+bool is_ows(char c) {
+  return c == ' ' || c == '\t';
+}
 
 std::string_view trim_ows(std::string_view s) {
   while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
@@ -196,7 +206,9 @@ class Connection final : public httplib::Stream {
   std::optional<Refusal> refusal_;
 };
 
-Clock::time_point after(int ms) { return Clock::now() + std::chrono::milliseconds(ms); }
+Clock::time_point after(int ms) {
+  return Clock::now() + std::chrono::milliseconds(ms);
+}
 
 int ms_until(Clock::time_point deadline) {
   const auto left =
@@ -316,10 +328,10 @@ Connection::Got Connection::read_head(Head& head) {
   std::string_view line;
   // RFC 9112 §2.2: empty lines before the request line are ignored.
   for (int skipped = 0;; ++skipped) {
-    const Got got = next_line(line, kMaxRequestLine, deadline,
-                              {414, "uri-too-long", "URI too long",
-                               "the request line is longer than " +
-                                   std::to_string(kMaxRequestLine) + " bytes"});
+    const Got got = next_line(
+        line, kMaxRequestLine, deadline,
+        {414, "uri-too-long", "URI too long",
+         "the request line is longer than " + std::to_string(kMaxRequestLine) + " bytes"});
     if (got != Got::kOk) return got;
     if (!line.empty()) break;
     if (skipped > 4) return refuse(400, "bad-request", "Bad request", "no request line");
@@ -333,9 +345,8 @@ Connection::Got Connection::read_head(Head& head) {
   head.request_line.assign(line);
 
   const Refusal too_large{431, "request-header-fields-too-large", "Request header fields too large",
-                          "at most " + std::to_string(limits_.max_headers) +
-                              " header fields and " + std::to_string(limits_.max_header_bytes) +
-                              " bytes of headers"};
+                          "at most " + std::to_string(limits_.max_headers) + " header fields and " +
+                              std::to_string(limits_.max_header_bytes) + " bytes of headers"};
   std::size_t bytes = 0;
   int count = 0;
   for (;;) {
@@ -479,8 +490,8 @@ Connection::Got Connection::read_chunked(std::string& body) {
     std::size_t i = 0;
     for (; i < line.size() && std::isxdigit(static_cast<unsigned char>(line[i])); ++i) {
       const char c = static_cast<char>(std::tolower(static_cast<unsigned char>(line[i])));
-      const std::size_t digit = c <= '9' ? static_cast<std::size_t>(c - '0')
-                                         : static_cast<std::size_t>(c - 'a' + 10);
+      const std::size_t digit =
+          c <= '9' ? static_cast<std::size_t>(c - '0') : static_cast<std::size_t>(c - 'a' + 10);
       size = std::min<std::size_t>(size * 16 + digit, limits_.max_body_bytes + 1);
     }
     const std::string_view rest = trim_ows(line.substr(i));
@@ -509,9 +520,9 @@ Connection::Got Connection::read_chunked(std::string& body) {
     }
   }
   std::size_t trailer_bytes = 0;
-  const Refusal too_large{431, "request-header-fields-too-large", "Request header fields too large",
-                          "the trailer fields exceed " +
-                              std::to_string(limits_.max_header_bytes) + " bytes"};
+  const Refusal too_large{
+      431, "request-header-fields-too-large", "Request header fields too large",
+      "the trailer fields exceed " + std::to_string(limits_.max_header_bytes) + " bytes"};
   for (;;) {
     const std::size_t budget =
         limits_.max_header_bytes - std::min(trailer_bytes, limits_.max_header_bytes);
@@ -653,9 +664,9 @@ void Connection::serve(const Drain& drain, const ProcessRequest& process,
     }
     if (got == Got::kOk) got = read_body(head, body);
     if (got == Got::kClosed && timed_out_) {
-      got = refuse(408, "request-timeout", "Request timeout",
-                   "the request did not arrive within " +
-                       std::to_string(limits_.read_timeout_ms) + " ms");
+      got = refuse(
+          408, "request-timeout", "Request timeout",
+          "the request did not arrive within " + std::to_string(limits_.read_timeout_ms) + " ms");
     }
     if (got == Got::kClosed) return;
     if (got == Got::kRefused) {

@@ -43,9 +43,10 @@ void register_user_routes(Router& router, Context& ctx) {
   // the email check, 422) or, as a decoded %2F may put a '/' in the local
   // part, several segments that end in "@domain". So /users/1/ is no email
   // route (404), and /users/x@example.com/actions is not either (405, GET).
-  router.put(R"(/users/([^/]+|[\s\S]+@[^/@]+))", [&ctx](const httplib::Request& req, WriteContext& w) {
-    return create_or_get(ctx, w, req.matches[1].str());
-  });
+  router.put(R"(/users/([^/]+|[\s\S]+@[^/@]+))",
+             [&ctx](const httplib::Request& req, WriteContext& w) {
+               return create_or_get(ctx, w, req.matches[1].str());
+             });
   router.put(R"(/users)", [&ctx](const httplib::Request& req, WriteContext& w) {
     if (!req.has_param("email")) {
       return problem(422, "invalid-email", "Invalid email address",

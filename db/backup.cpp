@@ -1,16 +1,16 @@
 #include "db/backup.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <thread>
@@ -223,10 +223,9 @@ core::Result<int> pin_snapshot(Handle& src, const std::string& name) {
   auto version = src.integer(kUserVersion);
   if (!version) return version.status();
   if (*version > latest_schema_version()) {
-    return core::Status::invalid(name + " is at schema version " + std::to_string(*version) +
-                                 ", newer than this binary's " +
-                                 std::to_string(latest_schema_version()) +
-                                 "; use the binary that wrote it");
+    return core::Status::invalid(
+        name + " is at schema version " + std::to_string(*version) + ", newer than this binary's " +
+        std::to_string(latest_schema_version()) + "; use the binary that wrote it");
   }
   return *version;
 }
@@ -265,7 +264,8 @@ core::Result<int> pin_snapshot(Handle& src, const std::string& name) {
       break;
     }
     // The throttle: between steps the copy holds no lock, only its snapshot.
-    if (options.pause_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(options.pause_ms));
+    if (options.pause_ms > 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(options.pause_ms));
   }
   report.pages = sqlite3_backup_pagecount(backup);
   const int finish_rc = sqlite3_backup_finish(backup);
@@ -372,7 +372,8 @@ core::Result<CopyReport> backup(const std::string& source, const std::string& ta
     const core::Code code = sealed.status().code() == core::Code::kInvalid
                                 ? core::Code::kInternal  // our copy of a good file went bad
                                 : sealed.status().code();
-    return core::Status(code, "checking the backup of " + source + ": " + sealed.status().message());
+    return core::Status(code,
+                        "checking the backup of " + source + ": " + sealed.status().message());
   }
   if (*sealed != *version) {
     return core::Status::internal("the backup of " + source + " is at schema version " +
@@ -419,8 +420,8 @@ core::Result<CopyReport> restore(const std::string& from, const std::string& db_
   const auto t1 = std::chrono::steady_clock::now();
   auto sealed = seal(tmp.path(), options);
   if (!sealed) {
-    return core::Status(sealed.status().code(), from + " failed its check, nothing restored: " +
-                                                    sealed.status().message());
+    return core::Status(sealed.status().code(),
+                        from + " failed its check, nothing restored: " + sealed.status().message());
   }
 
   // Claim the live file: leaving WAL mode needs every other connection gone.

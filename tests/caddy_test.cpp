@@ -28,13 +28,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string find_caddy() {
   for (const char* dir : {"/usr/bin", "/usr/local/bin", "/bin"}) {
     const fs::path p = fs::path(dir) / "caddy";
@@ -58,7 +51,8 @@ int free_port() {
 // deploy/Caddyfile as shipped, plus the test's global options (first in
 // the global block) and `tls internal` (first in the site block).
 std::string caddyfile_for_test(int http_port, int https_port) {
-  std::string text = read_text(fs::path(AFTERCOMMIT_SOURCE_DIR) / "deploy" / "Caddyfile");
+  std::string text =
+      testing::read_file((fs::path(AFTERCOMMIT_SOURCE_DIR) / "deploy" / "Caddyfile").string());
   const auto global = text.find("\n{\n");
   REQUIRE(global != std::string::npos);
   text.insert(global + 3, "\tadmin off\n\tskip_install_trust\n\thttp_port " +
@@ -87,8 +81,8 @@ class Caddy {
         "AFTERCOMMIT_UPSTREAM=127.0.0.1:" + std::to_string(upstream_port),
         "PATH=/usr/bin:/bin",
     };
-    std::vector<std::string> args = {caddy, "run", "--config", config.string(), "--adapter",
-                                     "caddyfile"};
+    std::vector<std::string> args = {caddy,           "run",       "--config",
+                                     config.string(), "--adapter", "caddyfile"};
     pid_ = ::fork();
     REQUIRE(pid_ >= 0);
     if (pid_ == 0) {
@@ -116,7 +110,7 @@ class Caddy {
           return fs::exists(root_) && curl("/healthz").rfind("HTTP/", 0) == 0;
         },
         30s);
-    CAPTURE(read_text(log));
+    CAPTURE(testing::read_file(fs::path(log).string()));
     REQUIRE_MESSAGE(!exited, "caddy exited");
     REQUIRE_MESSAGE(up, "caddy did not serve https://localhost:" << https_port_);
   }
@@ -136,10 +130,10 @@ class Caddy {
   // shows with --cacert); `extra` are more curl arguments, already quoted.
   std::string curl(const std::string& path, const std::string& extra = "") const {
     const std::string url = "https://localhost:" + std::to_string(https_port_) + path;
-    const std::string command =
-        "curl -sS -i --max-time 10 --cacert " + testing::shell_quote(root_.string()) +
-        " --resolve localhost:" + std::to_string(https_port_) + ":127.0.0.1 " + extra + " " +
-        testing::shell_quote(url) + " 2>&1";
+    const std::string command = "curl -sS -i --max-time 10 --cacert " +
+                                testing::shell_quote(root_.string()) +
+                                " --resolve localhost:" + std::to_string(https_port_) +
+                                ":127.0.0.1 " + extra + " " + testing::shell_quote(url) + " 2>&1";
     std::string out;
     std::FILE* p = ::popen(command.c_str(), "r");
     REQUIRE(p != nullptr);
@@ -182,7 +176,8 @@ bool has_header(const std::string& response, const std::string& line) {
 
 }  // namespace
 
-TEST_CASE("deploy/Caddyfile in front of the server: the walk-through works, operations stay private") {
+TEST_CASE(
+    "deploy/Caddyfile in front of the server: the walk-through works, operations stay private") {
   const std::string caddy = find_caddy();
   REQUIRE_MESSAGE(!caddy.empty(),
                   "caddy is not installed: `make deps` installs it (Debian package caddy); "
@@ -199,8 +194,9 @@ TEST_CASE("deploy/Caddyfile in front of the server: the walk-through works, oper
     CHECK(status_of(again) == 200);
     CHECK(body_of(again) == body_of(created));
 
-    const std::string json = "-X POST -H 'Content-Type: application/json' "
-                             "-H 'Idempotency-Key: edge-1' -d '{\"email\":\"keyed@example.com\"}'";
+    const std::string json =
+        "-X POST -H 'Content-Type: application/json' "
+        "-H 'Idempotency-Key: edge-1' -d '{\"email\":\"keyed@example.com\"}'";
     const std::string first = edge.curl("/api/users", json);
     CHECK(status_of(first) == 201);
     const std::string replay = edge.curl("/api/users", json);
@@ -214,9 +210,10 @@ TEST_CASE("deploy/Caddyfile in front of the server: the walk-through works, oper
     const std::string body =
         R"({"email":"ann@example.com","phone":"+15550100200",)"
         R"("items":[{"sku":"mug","quantity":2,"unit_price_cents":1250}],"payment_token":"tok_visa"})";
-    const std::string args = "-X POST -H 'Content-Type: application/json' "
-                             "-H 'Idempotency-Key: edge-order-1' -d " +
-                             testing::shell_quote(body);
+    const std::string args =
+        "-X POST -H 'Content-Type: application/json' "
+        "-H 'Idempotency-Key: edge-order-1' -d " +
+        testing::shell_quote(body);
     const std::string paid = edge.curl("/checkout", args);
     CAPTURE(paid);
     REQUIRE(status_of(paid) == 201);

@@ -45,13 +45,6 @@ using testing::TestPki;
 
 namespace {
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 void copy_over(const std::string& from, const std::string& to) {
   std::filesystem::copy_file(from, to, std::filesystem::copy_options::overwrite_existing);
 }
@@ -119,7 +112,7 @@ class TlsServer {
 
   int port() const { return port_; }
   const std::string& listening_line() const { return listening_; }
-  std::string log() const { return read_text(log_path_); }
+  std::string log() const { return testing::read_file(log_path_); }
   void signal(int sig) const { ::kill(pid_, sig); }
   void kill9() {
     if (pid_ > 0) {

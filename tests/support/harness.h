@@ -98,6 +98,9 @@ class ServerProcess {
 std::pair<int, std::string> run_binary(const std::vector<std::string>& args,
                                        const std::vector<std::string>& env = {});
 
+// The whole file at `path` as bytes (empty when it cannot be read).
+std::string read_file(const std::string& path);
+
 // `text` as one word for /bin/sh (single-quoted), so paths with spaces or
 // quotes survive std::system and popen.
 std::string shell_quote(const std::string& text);
