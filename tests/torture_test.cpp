@@ -894,8 +894,13 @@ void run_torture(bool long_horizon, int rounds) {
   } sink_stop{sink, sink_thread};
   // A dead server's checkout keys stay locked until the lock times out: a
   // short timeout lets the client's retry after restart take them over. A
-  // dead server's running jobs are rescued once their lease (2 s) expires,
-  // by whichever server runs then.
+  // dead server's running jobs are rescued once their lease (5 s) expires,
+  // by whichever server runs then. The lease must outlast a heartbeat that
+  // waits its turn: one is written every lease/3, and its write may wait
+  // --busy-timeout (1 s) per attempt for up to --max-attempts (3) while the
+  // other process writes, more on a 2-core machine running ASan builds in
+  // parallel. A 2 s lease (a heartbeat every 0.67 s, 1.3 s of slack) was
+  // seen to expire under a live sender in CI.
   std::vector<std::string> args = {"--test-job-delay",
                                    "2",
                                    "--http-threads",
@@ -906,7 +911,7 @@ void run_torture(bool long_horizon, int rounds) {
                                    "--idempotency-lock-timeout",
                                    "300",
                                    "--job-lease",
-                                   "2000",
+                                   "5000",
                                    "--webhook-url",
                                    "http://127.0.0.1:" + std::to_string(sink_port) + "/hook",
                                    "--webhook-secret",
