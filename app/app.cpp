@@ -31,12 +31,12 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   register_metrics();
 
   db::Options options;
-  options.path = cfg.db_path;
-  options.synchronous = cfg.synchronous;
-  options.busy_timeout_ms = cfg.busy_timeout_ms;
+  options.sqlite.path = cfg.db_path;
+  options.sqlite.synchronous = cfg.synchronous;
+  options.sqlite.busy_timeout_ms = cfg.busy_timeout_ms;
+  options.sqlite.max_page_count = cfg.max_db_pages;
   options.max_attempts = cfg.max_attempts;
   options.commit_mode = cfg.commit_mode;
-  options.max_page_count = cfg.max_db_pages;
   auto opened = db::Database::open(options);
   if (!opened) return opened.status();
   app->db_ = std::move(*opened);
@@ -134,7 +134,7 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
       return core::Status::invalid("--backup-dir: cannot write to " + cfg.backup_dir);
     app->backups_ = std::make_unique<maintenance::BackupSchedule>(
         clock, maintenance::BackupScheduleOptions{cfg.db_path, cfg.backup_dir, cfg.backup_every_ms,
-                                                  cfg.backup_keep, db::CopyOptions{}});
+                                                  cfg.backup_keep, db::sqlite::CopyOptions{}});
   }
   // Start order; stopped in reverse (maintenance/supervisor.h).
   app->supervisor_.add(*app->rescuer_);

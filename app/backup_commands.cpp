@@ -29,14 +29,14 @@ void add_step_flags(CLI::App* cmd, BackupCli& b) {
       ->capture_default_str();
 }
 
-std::optional<db::CopyOptions> copy_options(const BackupCli& b) {
+std::optional<db::sqlite::CopyOptions> copy_options(const BackupCli& b) {
   auto pause = parse_duration_ms(b.step_pause);
   if (!pause) {
     core::log::command_error("--step-pause: '" + b.step_pause +
                              "' is not a duration (e.g. 0, 5ms, 1s)");
     return std::nullopt;
   }
-  db::CopyOptions o;
+  db::sqlite::CopyOptions o;
   o.pages_per_step = b.step_pages;
   o.pause_ms = *pause;
   o.busy_timeout_ms = b.target.busy_timeout_ms;
@@ -123,8 +123,9 @@ bool apply_backup_flags(const BackupCli& b, Config& cfg) {
   return true;
 }
 
-int cmd_backup(const DbTarget& target, const std::string& to, const db::CopyOptions& options) {
-  auto report = db::backup(target.path, to, options);
+int cmd_backup(const DbTarget& target, const std::string& to,
+               const db::sqlite::CopyOptions& options) {
+  auto report = db::sqlite::backup(target.path, to, options);
   if (!report) return fail(report.status().message());
   std::printf(
       "%s: backup written to %s (schema version %d, %.1f MiB, %d steps; copy %.1f s, check %.1f "
@@ -134,17 +135,18 @@ int cmd_backup(const DbTarget& target, const std::string& to, const db::CopyOpti
   return 0;
 }
 
-int cmd_restore(const DbTarget& target, const std::string& from, const db::CopyOptions& options) {
+int cmd_restore(const DbTarget& target, const std::string& from,
+                const db::sqlite::CopyOptions& options) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::path(target.path).parent_path();
   std::error_code ec;
   if (!dir.empty() && !fs::is_directory(dir, ec))
     return fail("database directory " + dir.string() + " does not exist");
-  // A running server is recognised by its open connections: db::restore
+  // A running server is recognised by its open connections: db::sqlite::restore
   // claims the file with SQLite's exclusive lock, which a live connection of
   // any process (server, shell, maintenance command) refuses. (No lock file:
   // holding one was never proof of who else has the file open.)
-  auto report = db::restore(from, target.path, options);
+  auto report = db::sqlite::restore(from, target.path, options);
   if (!report) return fail(report.status().message());
   std::printf(
       "%s: restored from %s (schema version %d, %.1f MiB); jobs pending in it run when the "

@@ -2,11 +2,11 @@
 // flags. Kept apart from app/cli.cpp so that the command line's main table
 // stays small; cli.cpp calls the three functions below.
 //
-//   aftercommit backup  --db PATH --to FILE   a consistent online copy (db/backup.h)
+//   aftercommit backup  --db PATH --to FILE   a consistent online copy (db/sqlite/backup.h)
 //   aftercommit restore --from FILE --db PATH refused while a server runs on PATH
 //
 // A running server is recognised by its connections: they keep SQLite's
-// shared lock on the file for the server's whole life, and db::restore's
+// shared lock on the file for the server's whole life, and db::sqlite::restore's
 // exclusive claim needs every other connection gone.
 // Exit codes as app/commands.h: 0 done, 1 refused or failed (the reason on
 // stderr), 2 a bad flag.
@@ -17,7 +17,7 @@
 
 #include "app/commands.h"
 #include "app/config.h"
-#include "db/backup.h"
+#include "db/sqlite/backup.h"
 
 namespace CLI {
 class App;
@@ -47,7 +47,9 @@ std::optional<int> run_backup_commands(const BackupCli& b);
 // stderr, when it is not a duration.
 bool apply_backup_flags(const BackupCli& b, Config& cfg);
 
-int cmd_backup(const DbTarget& target, const std::string& to, const db::CopyOptions& options);
-int cmd_restore(const DbTarget& target, const std::string& from, const db::CopyOptions& options);
+int cmd_backup(const DbTarget& target, const std::string& to,
+               const db::sqlite::CopyOptions& options);
+int cmd_restore(const DbTarget& target, const std::string& from,
+                const db::sqlite::CopyOptions& options);
 
 }  // namespace app

@@ -382,7 +382,8 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
   if (retry_cmd->parsed()) return cmd_jobs_transition(target, job_id, true, transition_json);
   if (cancel_cmd->parsed()) return cmd_jobs_transition(target, job_id, false, transition_json);
 
-  cfg.synchronous = synchronous == "normal" ? db::Synchronous::kNormal : db::Synchronous::kFull;
+  cfg.synchronous =
+      synchronous == "normal" ? db::sqlite::Synchronous::kNormal : db::sqlite::Synchronous::kFull;
   cfg.commit_mode = commit == "per-request" ? db::CommitMode::kPerRequest : db::CommitMode::kGroup;
   if (!apply_backup_flags(backup_cli, cfg)) return kExitUsage;
   cfg.log_format = log_format == "json" ? core::log::Format::kJson : core::log::Format::kText;

@@ -9,7 +9,6 @@
 #include "core/log.h"
 #include "core/time_format.h"
 #include "db/database.h"
-#include "db/migrations.h"
 #include "db/stats.h"
 #include "services/jobs_admin.h"
 #include "services/stats.h"
@@ -27,10 +26,10 @@ int fail(const std::string& message) {
 // as `serve` would.
 core::Result<std::unique_ptr<db::Database>> open_existing(const DbTarget& t) {
   db::Options o;
-  o.path = t.path;
-  o.busy_timeout_ms = t.busy_timeout_ms;
+  o.sqlite.path = t.path;
+  o.sqlite.busy_timeout_ms = t.busy_timeout_ms;
+  o.sqlite.create = false;
   o.max_attempts = t.max_attempts;
-  o.create = false;
   auto opened = db::Database::open(o);
   if (!opened && opened.status().code() == core::Code::kNotFound) {
     return core::Status::not_found("no database at " + t.path +
@@ -61,12 +60,12 @@ int cmd_migrate(const DbTarget& t) {
       return fail("--db: cannot create the directory " + parent.string() + ": " + ec.message());
     }
   }
-  auto before = db::peek_schema_version(t.path);
-  if (!before) return fail(before.status().message());
   db::Options o;
-  o.path = t.path;
-  o.busy_timeout_ms = t.busy_timeout_ms;
+  o.sqlite.path = t.path;
+  o.sqlite.busy_timeout_ms = t.busy_timeout_ms;
   o.max_attempts = t.max_attempts;
+  auto before = db::peek_schema_version(o);
+  if (!before) return fail(before.status().message());
   auto opened = db::Database::open(o);
   if (!opened) return fail(opened.status().message());
   auto after = (*opened)->schema_version();

@@ -23,7 +23,7 @@ struct Config {
   // --synchronous: FULL fsyncs the WAL on every commit, so an acknowledged
   // write survives power loss. NORMAL fsyncs only at checkpoints: a kill -9
   // loses nothing, a power cut may lose the last commits.
-  db::Synchronous synchronous = db::Synchronous::kFull;
+  db::sqlite::Synchronous synchronous = db::sqlite::Synchronous::kFull;
   int busy_timeout_ms = 1000;  // --busy-timeout: SQLite's wait for a lock held by another process
   int max_attempts = 3;        // --max-attempts: BEGIN IMMEDIATE tries before 409 /problems/busy
   // --commit: group (one writer thread, many requests per COMMIT and fsync)

@@ -27,8 +27,9 @@ int main(int argc, char** argv) {
   CLI11_PARSE(cli, argc, argv);
 
   db::Options options;
-  options.path = path;
-  options.synchronous = synchronous == "full" ? db::Synchronous::kFull : db::Synchronous::kNormal;
+  options.sqlite.path = path;
+  options.sqlite.synchronous =
+      synchronous == "full" ? db::sqlite::Synchronous::kFull : db::sqlite::Synchronous::kNormal;
   auto opened = db::Database::open(options);
   if (!opened) {
     std::fprintf(stderr, "%s\n", opened.status().to_string().c_str());

@@ -37,9 +37,10 @@ int main(int argc, char** argv) {
   CLI11_PARSE(cli, argc, argv);
 
   db::Options options;
-  options.path = path;
+  options.sqlite.path = path;
   options.commit_mode = commit == "group" ? db::CommitMode::kGroup : db::CommitMode::kPerRequest;
-  options.synchronous = synchronous == "full" ? db::Synchronous::kFull : db::Synchronous::kNormal;
+  options.sqlite.synchronous =
+      synchronous == "full" ? db::sqlite::Synchronous::kFull : db::sqlite::Synchronous::kNormal;
   auto opened = db::Database::open(options);
   if (!opened) {
     std::fprintf(stderr, "%s\n", opened.status().to_string().c_str());

@@ -1,79 +1,32 @@
 #include "db/database.h"
 
-#include <sqlite3.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
-#include "db/conn.h"
-#include "db/migrations.h"
+#include "db/sqlite/migrations.h"
+#include "db/transaction.h"
 
 namespace db {
 namespace {
-
-// The only transaction-control statements in the program.
-constexpr char kBeginImmediate[] = "BEGIN IMMEDIATE";
-constexpr char kBeginRead[] = "BEGIN DEFERRED";
-constexpr char kCommit[] = "COMMIT";
-constexpr char kRollback[] = "ROLLBACK";
-// Group commit: one savepoint per phase inside the batch's transaction.
-constexpr char kSavepoint[] = "SAVEPOINT phase";
-constexpr char kReleaseSavepoint[] = "RELEASE phase";
-constexpr char kRollbackToSavepoint[] = "ROLLBACK TO phase";
-// Tx::nested: a savepoint inside the phase's transaction (or savepoint).
-constexpr char kNestedSavepoint[] = "SAVEPOINT nested";
-constexpr char kReleaseNested[] = "RELEASE nested";
-constexpr char kRollbackToNested[] = "ROLLBACK TO nested";
-constexpr char kUserVersion[] = "PRAGMA user_version";
-constexpr char kPing[] = "SELECT 1";
-
-// SQLite keeps memory statistics by default, behind one process-wide mutex
-// taken on every allocation; every connection (writer and readers) contends
-// on it. Nothing here reads those statistics. sqlite3_config must run before
-// SQLite initializes and before any other thread exists: a static
-// initializer runs before main(), single-threaded.
-const int kMemstatusOff = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-
-core::Status translate(int extended_code, const std::string& what) {
-  switch (extended_code & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return core::Status::busy(what);
-    case SQLITE_FULL:
-      return core::Status::storage_full(what);
-    case SQLITE_CONSTRAINT:
-      return core::Status::conflict(what);
-    default:
-      return core::Status::internal(what + " (sqlite code " + std::to_string(extended_code) + ")");
-  }
-}
 
 // Runs fn, turning any exception into a Status. Exceptions never leave db/.
 template <class Fn>
 core::Status guarded(Fn&& fn) noexcept {
   try {
     return fn();
-  } catch (const SQLite::Exception& e) {
-    return translate(e.getExtendedErrorCode(), e.what());
+  } catch (const Error& e) {
+    return e.status();
   } catch (const std::exception& e) {
     return core::Status::internal(e.what());
   } catch (...) {
     return core::Status::internal("unknown exception");
-  }
-}
-
-void rollback_if_open(Conn& conn) noexcept {
-  if (sqlite3_get_autocommit(conn.sqlite().getHandle()) != 0) return;  // nothing open
-  try {
-    conn.query(kRollback)->exec();
-  } catch (...) {
-    // A failed ROLLBACK leaves SQLite to roll back when the connection closes
-    // or the next BEGIN fails; nothing here can do better.
   }
 }
 
@@ -89,7 +42,8 @@ std::chrono::microseconds backoff(int attempt) {
 
 }  // namespace
 
-Database::Database(Options options) : options_(std::move(options)) {}
+Database::Database(Options options, std::unique_ptr<Driver> driver)
+    : options_(std::move(options)), driver_(std::move(driver)) {}
 
 Database::~Database() {
   {
@@ -100,93 +54,51 @@ Database::~Database() {
   if (writer_thread_.joinable()) writer_thread_.join();
 }
 
-core::Result<std::unique_ptr<Conn>> Database::open_conn(bool read_only) {
-  std::unique_ptr<Conn> conn;
-  core::Status st = guarded([&] {
-    int flags = SQLite::OPEN_READWRITE | SQLite::OPEN_NOMUTEX;
-    if (options_.create && !read_only) flags |= SQLite::OPEN_CREATE;
-    auto sqlite =
-        std::make_unique<SQLite::Database>(options_.path, flags, options_.busy_timeout_ms);
-    if (sqlite3_db_readonly(sqlite->getHandle(), "main") == 1) {
-      return core::Status::unavailable("database file is read-only: " + options_.path);
-    }
-    conn = std::make_unique<Conn>(std::move(sqlite));
-    // Reading the schema proves the file is a database before anything else.
-    conn->exec("SELECT count(*) FROM sqlite_schema");
-    conn->exec("PRAGMA foreign_keys = ON");
-    conn->exec(options_.synchronous == Synchronous::kFull ? "PRAGMA synchronous = FULL"
-                                                          : "PRAGMA synchronous = NORMAL");
-    conn->exec("PRAGMA temp_store = MEMORY");
-    if (read_only) conn->exec("PRAGMA query_only = ON");
-    if (!read_only && options_.max_page_count > 0) {
-      conn->exec("PRAGMA max_page_count = " + std::to_string(options_.max_page_count));
-    }
-    return core::Status::ok();
-  });
-  if (!st) return st;
-  return conn;
+int latest_schema_version() noexcept {
+  return sqlite::latest_schema_version();
+}
+
+core::Result<int> peek_schema_version(const Options& options) {
+  return sqlite::peek_schema_version(options.sqlite.path);
 }
 
 core::Result<std::unique_ptr<Database>> Database::open(const Options& options) {
-  namespace fs = std::filesystem;
-  if (!options.create && !fs::exists(options.path)) {
-    return core::Status::not_found("no database at " + options.path);
-  }
-  std::unique_ptr<Database> db(new Database(options));
-  auto writer = db->open_conn(/*read_only=*/false);
+  return open(options, sqlite::make_driver(options.sqlite));
+}
+
+core::Result<std::unique_ptr<Database>> Database::open(const Options& options,
+                                                       std::unique_ptr<Driver> driver) {
+  const std::string target = driver->target();
+  std::unique_ptr<Database> db(new Database(options, std::move(driver)));
+  Driver& d = *db->driver_;
+  auto writer = d.connect(ConnRole::kWriter);
   if (!writer) {
+    if (writer.status().code() == core::Code::kNotFound) return writer.status();
     return core::Status(writer.status().code(),
-                        "cannot open database " + options.path + ": " + writer.status().message());
+                        "cannot open database " + target + ": " + writer.status().message());
   }
   db->writer_ = std::move(*writer);
 
-  // Before anything that writes: a file from a newer binary, or one that is
-  // not ours (another program's tables), is refused untouched.
-  auto version = db->schema_version();
+  // Before anything that writes: a database from a newer binary, or one that
+  // is not ours (another program's tables), is refused untouched.
+  auto version = d.schema_version(*db->writer_);
   if (!version) return version.status();
-  core::Status st =
-      db->read([&](Conn& c) { return check_schema_is_ours(c, options.path, *version); });
+  core::Status st = d.check_schema_is_ours(*db->writer_, *version);
   if (!st) return st;
 
-  // Migrations run before the switch to WAL, so a migration that fails
-  // leaves the file byte for byte as it was (the rollback journal restores
-  // it; the journal mode is a header byte). They run with foreign keys off,
-  // which only works outside a transaction and so before the writer thread
-  // takes the connection (db/migrations.h says why and what checks them).
-  const int target = options.migrate_to < 0 ? latest_schema_version() : options.migrate_to;
-  if (*version < target) {
-    std::vector<std::function<void()>> unused_after_commit;
-    st = guarded([&] {
-      db->writer_->exec("PRAGMA foreign_keys = OFF");
-      return core::Status::ok();
-    });
-    if (st) {
-      st = db->write_per_request(
-          [&](Tx& tx) {
-            (void)apply_migrations(tx, target);
-            return core::Status::ok();
-          },
-          nullptr, unused_after_commit);
-      core::Status on = guarded([&] {
-        db->writer_->exec("PRAGMA foreign_keys = ON");
-        return core::Status::ok();
-      });
-      if (st) st = on;
+  const int to = options.migrate_to < 0 ? d.latest_schema_version() : options.migrate_to;
+  if (*version < to) {
+    auto migrated = d.migrate(*db->writer_, to);
+    db->counters_.tx_attempts.fetch_add(1, std::memory_order_relaxed);
+    if (migrated) db->counters_.commits.fetch_add(1, std::memory_order_relaxed);
+    if (!migrated) {
+      return core::Status(migrated.status().code(),
+                          "migrating " + target + ": " + migrated.status().message());
     }
-    if (!st) return core::Status(st.code(), "migrating " + options.path + ": " + st.message());
   }
 
-  st = guarded([&] {
-    SQLite::Statement mode(db->writer_->sqlite(), "PRAGMA journal_mode = WAL");
-    if (!mode.executeStep() || mode.getColumn(0).getString() != "wal") {
-      return core::Status::unavailable("cannot switch " + options.path + " to WAL mode");
-    }
-    // Keep a WAL that grew under a burst from staying large on disk.
-    db->writer_->exec("PRAGMA journal_size_limit = 67108864");
-    return core::Status::ok();
-  });
-  if (!st)
-    return core::Status(st.code(), "cannot open database " + options.path + ": " + st.message());
+  st = d.prepare_to_serve(*db->writer_);
+  if (!st) return core::Status(st.code(), "cannot open database " + target + ": " + st.message());
 
   if (options.commit_mode == CommitMode::kGroup) {
     Database* raw = db.get();
@@ -196,16 +108,16 @@ core::Result<std::unique_ptr<Database>> Database::open(const Options& options) {
 }
 
 core::Status Tx::nested(const std::function<core::Status()>& fn) {
-  conn_.query(kNestedSavepoint)->exec();
+  SavepointScope savepoint(conn_);
   core::Status st = guarded(fn);
   if (st) {
-    conn_.query(kReleaseNested)->exec();
+    savepoint.release();
     return st;
   }
-  // If SQLite already rolled back the whole transaction these throw, and the
-  // enclosing write() fails as a whole: nothing is half-written either way.
-  conn_.query(kRollbackToNested)->exec();
-  conn_.query(kReleaseNested)->exec();
+  // If the engine already rolled back the whole transaction, nothing can be
+  // undone to the savepoint: the enclosing write() fails as a whole, and
+  // nothing is half-written either way.
+  if (!savepoint.rollback()) throw Error(st);
   return st;
 }
 
@@ -260,11 +172,11 @@ core::Status Database::write_per_request(const std::function<core::Status(Tx&)>&
     Tx tx(*writer_);
     bool began = false;
     core::Status st = guarded([&] {
-      writer_->query(kBeginImmediate)->exec();
+      TxScope scope(*writer_, TxMode::kWrite);  // rolls back unless committed
       began = true;
       core::Status phase_st = phase(tx);
       if (!phase_st) return phase_st;
-      writer_->query(kCommit)->exec();
+      scope.commit();
       return core::Status::ok();
     });
     if (st) {
@@ -274,7 +186,6 @@ core::Status Database::write_per_request(const std::function<core::Status(Tx&)>&
       after_commit = std::move(tx.after_commit_);
       return st;
     }
-    rollback_if_open(*writer_);
     if (began) counters_.rollbacks.fetch_add(1, std::memory_order_relaxed);
     if (st.code() != core::Code::kBusy) return st;
     if (attempt >= options_.max_attempts) {
@@ -357,11 +268,12 @@ void Database::run_batch(std::vector<WriteRequest*>& batch) {
   while (!pending.empty()) {
     // 1. The write lock, retried only against other processes.
     core::Status begin = core::Status::ok();
+    std::optional<TxScope> scope;  // rolls back unless committed
     int attempt = 1;
     for (;; ++attempt) {
       counters_.tx_attempts.fetch_add(1, std::memory_order_relaxed);
       begin = guarded([&] {
-        writer_->query(kBeginImmediate)->exec();
+        scope.emplace(*writer_, TxMode::kWrite);
         return core::Status::ok();
       });
       if (begin || begin.code() != core::Code::kBusy || attempt >= options_.max_attempts) break;
@@ -370,7 +282,6 @@ void Database::run_batch(std::vector<WriteRequest*>& batch) {
     }
     for (WriteRequest* r : pending) r->attempts += attempt;
     if (!begin) {
-      rollback_if_open(*writer_);
       if (begin.code() == core::Code::kBusy) {
         counters_.busy_exhausted.fetch_add(pending.size(), std::memory_order_relaxed);
         begin = core::Status::busy("write lock not acquired after " + std::to_string(attempt) +
@@ -391,11 +302,12 @@ void Database::run_batch(std::vector<WriteRequest*>& batch) {
         continue;
       }
       Tx tx(*writer_);
+      std::optional<SavepointScope> savepoint;
       core::Status st = guarded([&] {
-        writer_->query(kSavepoint)->exec();
+        savepoint.emplace(*writer_);
         core::Status phase_st = (*r->phase)(tx);
         if (!phase_st) return phase_st;
-        writer_->query(kReleaseSavepoint)->exec();
+        savepoint->release();
         return core::Status::ok();
       });
       if (st) {
@@ -406,16 +318,9 @@ void Database::run_batch(std::vector<WriteRequest*>& batch) {
       }
       r->status = st;
       counters_.rollbacks.fetch_add(1, std::memory_order_relaxed);
-      core::Status undone = core::Status::internal("transaction already rolled back");
-      if (sqlite3_get_autocommit(writer_->sqlite().getHandle()) == 0) {
-        undone = guarded([&] {
-          writer_->query(kRollbackToSavepoint)->exec();
-          writer_->query(kReleaseSavepoint)->exec();
-          return core::Status::ok();
-        });
-      }
+      const bool undone = savepoint.has_value() && savepoint->rollback();
       if (!undone) {
-        // SQLite rolled back the whole transaction (or could not undo the
+        // The engine rolled back the whole transaction (or could not undo the
         // savepoint): the phases applied so far are gone with it. They did
         // nothing wrong, so they run again in a new transaction.
         tx_lost = true;
@@ -428,10 +333,10 @@ void Database::run_batch(std::vector<WriteRequest*>& batch) {
 
     // 3. One COMMIT, one fsync, for every applied phase.
     if (tx_lost) {
-      rollback_if_open(*writer_);
+      scope.reset();
     } else {
       core::Status commit = guarded([&] {
-        writer_->query(kCommit)->exec();
+        scope->commit();
         return core::Status::ok();
       });
       if (commit) {
@@ -442,7 +347,7 @@ void Database::run_batch(std::vector<WriteRequest*>& batch) {
         if (jobs_staged) follow_up_due_ = true;
         if (commit_listener_) commit_listener_(CommitInfo{jobs_staged});
       } else {
-        rollback_if_open(*writer_);
+        scope.reset();
         counters_.rollbacks.fetch_add(applied.size(), std::memory_order_relaxed);
         for (WriteRequest* r : applied) {
           r->status = commit;
@@ -464,7 +369,7 @@ std::unique_ptr<Conn> Database::lease_reader() {
       return conn;
     }
   }
-  auto conn = open_conn(/*read_only=*/true);
+  auto conn = driver_->connect(ConnRole::kReader);
   return conn ? std::move(*conn) : nullptr;
 }
 
@@ -475,14 +380,15 @@ void Database::return_reader(std::unique_ptr<Conn> conn) {
 
 core::Status Database::read(const std::function<core::Status(Conn&)>& fn) {
   std::unique_ptr<Conn> conn = lease_reader();
-  if (!conn) return core::Status::unavailable("cannot open a read connection to " + options_.path);
+  if (!conn) {
+    return core::Status::unavailable("cannot open a read connection to " + driver_->target());
+  }
   core::Status st = guarded([&] {
-    conn->query(kBeginRead)->exec();
+    TxScope scope(*conn, TxMode::kRead);  // rolled back if fn throws
     core::Status inner = fn(*conn);
-    conn->query(kCommit)->exec();
+    scope.commit();
     return inner;
   });
-  rollback_if_open(*conn);
   return_reader(std::move(conn));
   return st;
 }
@@ -493,8 +399,8 @@ void Database::set_commit_listener(std::function<void(const CommitInfo&)> listen
 
 core::Status Database::ping() {
   return read([](Conn& c) {
-    auto q = c.query(kPing);
-    q->executeStep();
+    auto q = c.query(Sql::kPing);
+    q.step();
     return core::Status::ok();
   });
 }
@@ -502,8 +408,9 @@ core::Status Database::ping() {
 core::Result<int> Database::schema_version() {
   int version = 0;
   core::Status st = read([&](Conn& c) {
-    auto q = c.query(kUserVersion);
-    if (q->executeStep()) version = q->getColumn(0).getInt();
+    auto v = driver_->schema_version(c);
+    if (!v) return v.status();
+    version = *v;
     return core::Status::ok();
   });
   if (!st) return st;

@@ -1,5 +1,5 @@
-// db::Database: the embedded SQLite database, its connections and the one way
-// to write.
+// db::Database: the database behind a driver (db/driver.h; SQLite's is
+// db/sqlite/), its connections and the one way to write.
 //
 // Contract
 // - `write(phase)` runs `phase` inside a write transaction opened with
@@ -10,9 +10,9 @@
 //   write() returns Code::kBusy.
 // - A phase returns Status: ok commits, anything else rolls back everything
 //   the phase wrote and is returned unchanged. An exception thrown inside the
-//   phase (SQLite's or any other) does the same and is translated here, using
-//   the extended error code: BUSY -> kBusy, FULL -> kStorageFull,
-//   CONSTRAINT -> kConflict, anything else -> kInternal. Nothing is ever
+//   phase does the same: a db::Error carries the Status its driver
+//   translated the engine's error to (busy, storage full, conflict,
+//   internal), any other exception is kInternal. Nothing is ever
 //   half-written. A phase must not call write() itself (it would deadlock),
 //   must be safe to run again (it only writes through `tx`), and must not
 //   rely on thread-locals: in group mode it runs on the writer thread.
@@ -45,8 +45,8 @@
 //
 // Threads: every method is thread-safe. A Conn is used by one thread at a
 // time (it is leased or owned by the writer thread), and its prepared
-// statements never cross connections. Types here carry no SQLite type, so a
-// PostgreSQL backend can stand behind the same interface.
+// statements never cross connections. Nothing here names an engine: a
+// PostgreSQL driver stands behind the same interface.
 #pragma once
 
 #include <atomic>
@@ -61,31 +61,35 @@
 
 #include "core/clock.h"
 #include "core/status.h"
+#include "db/conn.h"
+#include "db/driver.h"
+#include "db/sqlite/driver.h"
 
 namespace db {
 
-class Conn;  // one connection and its prepared statements (db/conn.h, private to db/)
-
-enum class Synchronous { kFull, kNormal };
 enum class CommitMode { kGroup, kPerRequest };
 
 struct Options {
-  std::string path;
-  Synchronous synchronous = Synchronous::kFull;
-  int busy_timeout_ms = 1000;
+  // The SQLite driver's own options: the file, synchronous, busy timeout,
+  // page limit, whether a missing file may be created.
+  sqlite::Options sqlite;
+  // Write attempts when the write lock is busy (another process holds it),
+  // with jittered backoff between them; then write() returns kBusy.
   int max_attempts = 3;
   CommitMode commit_mode = CommitMode::kGroup;
   // Group mode: at most this many phases share one transaction.
   int max_batch = 256;
-  // Test seam: PRAGMA max_page_count on the writer connection (0 = SQLite's
-  // default), so tests can fill the "disk" and see SQLITE_FULL.
-  std::int64_t max_page_count = 0;
-  // When false, open() refuses to create a missing file (CLI tools on an existing db).
-  bool create = true;
   // Schema version to migrate to; -1 = latest. A seam for tests that need a
   // file at an older version.
   int migrate_to = -1;
 };
+
+// The schema version every migration of this binary leads to.
+int latest_schema_version() noexcept;
+
+// The schema version of the database `options` name, read without opening it
+// for writing or migrating it (0 when there is none).
+[[nodiscard]] core::Result<int> peek_schema_version(const Options& options);
 
 // An open write transaction. Only Database::write creates one; a phase gets
 // it by reference and must not keep it.
@@ -143,6 +147,9 @@ class Database {
   // migrations. Fails with a one-line message for a file that is not a
   // database, is read-only, or has a schema newer than this binary.
   static core::Result<std::unique_ptr<Database>> open(const Options& options);
+  // The same over a driver already made (the seam a second engine uses).
+  static core::Result<std::unique_ptr<Database>> open(const Options& options,
+                                                      std::unique_ptr<Driver> driver);
 
   ~Database();
   Database(const Database&) = delete;
@@ -176,8 +183,7 @@ class Database {
  private:
   struct WriteRequest;
 
-  explicit Database(Options options);
-  core::Result<std::unique_ptr<Conn>> open_conn(bool read_only);
+  Database(Options options, std::unique_ptr<Driver> driver);
   core::Status write_per_request(const std::function<core::Status(Tx&)>& phase, TxStats* stats,
                                  std::vector<std::function<void()>>& after_commit);
   core::Status write_grouped(const std::function<core::Status(Tx&)>& phase, TxStats* stats,
@@ -188,6 +194,7 @@ class Database {
   void return_reader(std::unique_ptr<Conn> conn);
 
   const Options options_;
+  const std::unique_ptr<Driver> driver_;
   DbCounters counters_;
   std::function<void(const CommitInfo&)> commit_listener_;
 

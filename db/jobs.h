@@ -68,23 +68,23 @@ std::optional<std::int64_t> stage_job(Tx& tx, const NewJob& job, core::Millis no
 // True when some job is runnable at `now`. A plain read: it takes no write
 // lock, so an idle runner polls without disturbing writers.
 bool any_runnable_job(Conn& conn, core::Millis now);
-// The same for the kinds in `kinds_json` (a JSON array of kind names) only.
-bool any_runnable_job_of_kinds(Conn& conn, const std::string& kinds_json, core::Millis now);
+// The same for the kinds in `kinds` only.
+bool any_runnable_job_of_kinds(Conn& conn, const std::vector<std::string>& kinds, core::Millis now);
 
 // Claims up to `limit` runnable jobs in claim order (priority, run_at, id):
 // state running, attempt + 1, lease until `lease_until`. One UPDATE ...
 // RETURNING statement. A job whose serial key has an older unfinished job is
 // skipped.
 std::vector<JobRow> claim_jobs(Tx& tx, int limit, core::Millis now, core::Millis lease_until);
-// claim_jobs for the kinds in `kinds_json` (a JSON array of kind names) only.
-std::vector<JobRow> claim_jobs_of_kinds(Tx& tx, const std::string& kinds_json, int limit,
+// claim_jobs for the kinds in `kinds` only.
+std::vector<JobRow> claim_jobs_of_kinds(Tx& tx, const std::vector<std::string>& kinds, int limit,
                                         core::Millis now, core::Millis lease_until);
 // Unclaimed jobs (kinds whose whole effect is in this database): up to
-// `limit` runnable jobs of the kinds in `kinds_json` (a JSON array), in claim
+// `limit` runnable jobs of the kinds in `kinds`, in claim
 // order, read inside the write transaction that will run and finish them.
 // No claim, no lease: the transaction is the attempt, so a crash before its
 // COMMIT leaves the job untouched rather than `running`.
-std::vector<JobRow> runnable_jobs_of_kinds(Tx& tx, const std::string& kinds_json, int limit,
+std::vector<JobRow> runnable_jobs_of_kinds(Tx& tx, const std::vector<std::string>& kinds, int limit,
                                            core::Millis now);
 // available|retryable -> completed as attempt `attempt` (the row's attempt +
 // 1), attempted and finished at `now`. False when the row is no longer that

@@ -45,8 +45,4 @@ Counts count_all(Conn& conn);
 // Newest first, at most `limit`.
 std::vector<AuditRow> latest_user_actions(Conn& conn, int limit);
 
-// The schema version of the file at `path` without migrating it (0 for a new
-// or missing file). kInvalid when the file is not a SQLite database.
-core::Result<int> peek_schema_version(const std::string& path);
-
 }  // namespace db

@@ -24,13 +24,9 @@ Runner::Runner(db::Database& db, const Registry& registry, const core::Clock& cl
       clock_(clock),
       options_(options),
       backoff_{options.backoff_base_ms, options.backoff_cap_ms} {
-  nlohmann::json unclaimed = nlohmann::json::array();
-  nlohmann::json claimed = nlohmann::json::array();
   registry_.for_each([&](const std::string& kind, const KindOptions&) {
-    (registry_.find(kind)->perform ? claimed : unclaimed).push_back(kind);
+    (registry_.find(kind)->perform ? claimed_kinds_ : unclaimed_kinds_).push_back(kind);
   });
-  unclaimed_kinds_json_ = unclaimed.dump();
-  claimed_kinds_json_ = claimed.dump();
 }
 
 Runner::~Runner() {
@@ -108,8 +104,9 @@ void Runner::stop() {
                                 [&] { return busy_ == 0; });
     if (!drained) {
       core::log::warn("jobs_still_running", {{"count", busy_},
-                                             {"detail", "past --shutdown-timeout; rescued once "
-                                                        "their lease expires"}});
+                                             {"detail",
+                                              "past --shutdown-timeout; rescued once "
+                                              "their lease expires"}});
     }
     beats_exit_ = true;
     stopped_ = true;
@@ -126,12 +123,12 @@ void Runner::stop() {
   }
 }
 
-core::Result<bool> Runner::any_runnable(const std::string& kinds_json, core::Millis now) {
-  if (kinds_json == "[]") return false;  // no such kinds registered: nothing to read
+core::Result<bool> Runner::any_runnable(const std::vector<std::string>& kinds, core::Millis now) {
+  if (kinds.empty()) return false;  // no such kinds registered: nothing to read
   // A read: an idle runner polls without taking the write lock.
   bool runnable = false;
   core::Status st = db_.read([&](db::Conn& c) {
-    runnable = db::any_runnable_job_of_kinds(c, kinds_json, now);
+    runnable = db::any_runnable_job_of_kinds(c, kinds, now);
     return core::Status::ok();
   });
   if (!st) return st;
@@ -140,11 +137,11 @@ core::Result<bool> Runner::any_runnable(const std::string& kinds_json, core::Mil
 
 core::Result<std::vector<db::JobRow>> Runner::claim(int limit, core::Millis now) {
   std::vector<db::JobRow> claimed;
-  auto runnable = any_runnable(claimed_kinds_json_, now);
+  auto runnable = any_runnable(claimed_kinds_, now);
   if (!runnable) return runnable.status();
   if (!*runnable) return claimed;
   core::Status st = db_.write([&](db::Tx& tx) {
-    claimed = db::claim_jobs_of_kinds(tx, claimed_kinds_json_, limit, now, now + options_.lease_ms);
+    claimed = db::claim_jobs_of_kinds(tx, claimed_kinds_, limit, now, now + options_.lease_ms);
     return core::Status::ok();
   });
   if (!st) return st;
@@ -152,7 +149,7 @@ core::Result<std::vector<db::JobRow>> Runner::claim(int limit, core::Millis now)
 }
 
 core::Result<int> Runner::apply_unclaimed() {
-  auto runnable = any_runnable(unclaimed_kinds_json_, clock_.now_ms());
+  auto runnable = any_runnable(unclaimed_kinds_, clock_.now_ms());
   if (!runnable) return runnable.status();
   if (!*runnable) return 0;
   int count = 0;
@@ -165,8 +162,7 @@ core::Status Runner::run_unclaimed(db::Tx& tx, int* count) {
   const std::int64_t started_us = core::monotonic_us();
   const core::Millis now = clock_.now_ms();
   const int limit = std::max(1, options_.complete_batch);
-  const std::vector<db::JobRow> rows =
-      db::runnable_jobs_of_kinds(tx, unclaimed_kinds_json_, limit, now);
+  const std::vector<db::JobRow> rows = db::runnable_jobs_of_kinds(tx, unclaimed_kinds_, limit, now);
   if (count != nullptr) *count = static_cast<int>(rows.size());
   if (rows.empty()) return core::Status::ok();
   struct Outcome {

@@ -150,8 +150,8 @@ class Runner {
     bool timed_out = false;
   };
 
-  // True when a job of one of `kinds_json` (a JSON array) is runnable; a read.
-  core::Result<bool> any_runnable(const std::string& kinds_json, core::Millis now);
+  // True when a job of one of `kinds` is runnable; a read.
+  core::Result<bool> any_runnable(const std::vector<std::string>& kinds, core::Millis now);
   core::Result<std::vector<db::JobRow>> claim(int limit, core::Millis now);
   // One transaction of unclaimed jobs (a read first: none runnable, no write).
   // Returns how many were attempted.
@@ -169,9 +169,9 @@ class Runner {
   const core::Clock& clock_;
   const RunnerOptions options_;
   const Backoff backoff_;
-  std::string unclaimed_kinds_json_;  // JSON array: registered kinds without `perform`
-  std::string claimed_kinds_json_;    // JSON array: registered kinds with `perform`
-  bool follow_up_ = false;            // start() installed run_unclaimed as the follow-up
+  std::vector<std::string> unclaimed_kinds_;  // registered kinds without `perform`
+  std::vector<std::string> claimed_kinds_;    // registered kinds with `perform`
+  bool follow_up_ = false;                    // start() installed run_unclaimed as the follow-up
   std::function<void(const AttemptEvent&)> observer_;
 
   mutable std::mutex mu_;

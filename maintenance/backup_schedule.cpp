@@ -73,7 +73,7 @@ std::string BackupSchedule::file_name(core::Millis epoch_ms) {
 core::Result<std::string> BackupSchedule::run_once() {
   const std::string path = (fs::path(options_.dir) / file_name(clock_.now_ms())).string();
   const std::int64_t t0 = core::monotonic_us();
-  auto copied = db::backup(options_.db_path, path, options_.copy);
+  auto copied = db::sqlite::backup(options_.db_path, path, options_.copy);
   if (!copied) {
     backups("failed").inc();
     core::log::error("backup_failed", {{"path", path},

@@ -1,7 +1,7 @@
 // maintenance::BackupSchedule: `serve --backup-dir DIR --backup-every D --backup-keep N`.
 //
 // Every `every_ms` it writes a consistent online copy of the server's
-// database (db::backup: a pinned snapshot copied in steps, checked, fsynced,
+// database (db::sqlite::backup: a pinned snapshot copied in steps, checked, fsynced,
 // renamed into place) to DIR/aftercommit-YYYYMMDDTHHMMSS.mmmZ.db (UTC; the
 // names sort in time order), then deletes the oldest files of that exact
 // pattern beyond `keep`. Nothing else in DIR is ever touched.
@@ -22,7 +22,7 @@
 
 #include "core/clock.h"
 #include "core/status.h"
-#include "db/backup.h"
+#include "db/sqlite/backup.h"
 #include "maintenance/service.h"
 
 namespace maintenance {
@@ -32,7 +32,7 @@ struct BackupScheduleOptions {
   std::string dir;
   core::Millis every_ms = 6LL * 3600 * 1000;
   int keep = 8;
-  db::CopyOptions copy;  // steps and pauses; `cancelled` is set by the schedule
+  db::sqlite::CopyOptions copy;  // steps and pauses; `cancelled` is set by the schedule
 };
 
 class BackupSchedule final : public Service {

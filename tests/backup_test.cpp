@@ -33,9 +33,9 @@
 #include <set>
 #include <sstream>
 
-#include "maintenance/backup_schedule.h"
 #include "core/clock.h"
-#include "db/migrations.h"
+#include "db/database.h"
+#include "maintenance/backup_schedule.h"
 #include "tests/support/harness.h"
 
 using testing::request;
@@ -268,8 +268,8 @@ TEST_CASE(
     return acks.size() >= 100;
   }));
   const auto started = std::chrono::steady_clock::now();
-  auto [rc, out] = testing::run_binary({"backup", "--db", db_path, "--to", copy, "--step-pages",
-                                        "4", "--step-pause", "2ms"});
+  auto [rc, out] = testing::run_binary(
+      {"backup", "--db", db_path, "--to", copy, "--step-pages", "4", "--step-pause", "2ms"});
   const auto finished = std::chrono::steady_clock::now();
   std::size_t during = 0;
   {
@@ -354,8 +354,9 @@ TEST_CASE(
     testing::ServerProcess server(db_path, args);
     auto http = server.client();
     for (int i = 0; i < 5; ++i)
-      REQUIRE(request(http, "PUT", "/users/pending" + std::to_string(i) + "%40example.com")
-                  .status == 201);
+      REQUIRE(
+          request(http, "PUT", "/users/pending" + std::to_string(i) + "%40example.com").status ==
+          201);
     // The welcome emails (no network part, no worker) are all delivered;
     // the webhooks wait.
     REQUIRE(testing::eventually([&] {
@@ -411,10 +412,10 @@ TEST_CASE(
   CHECK(receiver.distinct() == 10);
   CHECK(scalar(restored, "SELECT count(*) FROM mailbox") == 10);
   CHECK(scalar(restored, "SELECT count(DISTINCT job_id) FROM mailbox") == 10);
-  CHECK(scalar(restored, "SELECT count(*) FROM mailbox WHERE job_id = " +
-                             std::to_string(replayed_job)) == 1);
-  CHECK(scalar(restored, "SELECT id FROM mailbox WHERE job_id = " +
-                             std::to_string(replayed_job)) == message_id);
+  CHECK(scalar(restored,
+               "SELECT count(*) FROM mailbox WHERE job_id = " + std::to_string(replayed_job)) == 1);
+  CHECK(scalar(restored, "SELECT id FROM mailbox WHERE job_id = " + std::to_string(replayed_job)) ==
+        message_id);
   CHECK(scalar(restored, "SELECT attempt FROM jobs WHERE id = " + std::to_string(replayed_job)) ==
         2);
   check_consistent(restored);
@@ -463,7 +464,8 @@ TEST_CASE("restore is refused while a server or another connection has the datab
   CHECK(scalar(db_path, "SELECT count(*) FROM users") == 3);
 }
 
-TEST_CASE("a corrupt, foreign or too new backup is refused, and neither it nor the database changes") {
+TEST_CASE(
+    "a corrupt, foreign or too new backup is refused, and neither it nor the database changes") {
   testing::TempDir dir;
   const std::string db_path = dir.file("live.db");
   const std::string good = dir.file("good.db");
@@ -626,16 +628,19 @@ TEST_CASE("serve --backup-every runs backups on its own and keeps the newest --b
   testing::TempDir dir;
   const std::string db_path = dir.file("live.db");
   const fs::path backups = dir.path() / "backups";
-  testing::ServerProcess server(db_path, {"--backup-dir", backups.string(), "--backup-every",
-                                          "200ms", "--backup-keep", "2"});
+  testing::ServerProcess server(
+      db_path, {"--backup-dir", backups.string(), "--backup-every", "200ms", "--backup-keep", "2"});
   auto http = server.client();
   REQUIRE(request(http, "PUT", "/users/sched%40example.com").status == 201);
-  REQUIRE(testing::eventually([&] {
-    const std::string body = request(http, "GET", "/metrics").body;
-    std::smatch m;
-    return std::regex_search(body, m, std::regex(R"(aftercommit_backups_total\{outcome="ok"\} (\d+))")) &&
-           std::stoi(m[1].str()) >= 4;
-  }, std::chrono::seconds(30)));
+  REQUIRE(testing::eventually(
+      [&] {
+        const std::string body = request(http, "GET", "/metrics").body;
+        std::smatch m;
+        return std::regex_search(
+                   body, m, std::regex(R"(aftercommit_backups_total\{outcome="ok"\} (\d+))")) &&
+               std::stoi(m[1].str()) >= 4;
+      },
+      std::chrono::seconds(30)));
   CHECK(server.terminate_and_wait() == 0);
   const std::set<std::string> names = dir_names(backups);
   CHECK(names.size() == 2);
@@ -645,8 +650,8 @@ TEST_CASE("serve --backup-every runs backups on its own and keeps the newest --b
     CHECK(integrity((backups / name).string()) == "ok\n");
     CHECK(scalar((backups / name).string(), "SELECT count(*) FROM users") == 1);
   }
-  auto [rc, out] = testing::run_binary({"serve", "--db", db_path, "--backup-dir",
-                                        backups.string(), "--backup-every", "soon"});
+  auto [rc, out] = testing::run_binary(
+      {"serve", "--db", db_path, "--backup-dir", backups.string(), "--backup-every", "soon"});
   CHECK(rc == 2);
   CHECK(out.find("--backup-every") != std::string::npos);
 }
@@ -657,8 +662,8 @@ TEST_CASE("the systemd unit passes systemd-analyze verify and has the hardening 
   REQUIRE(!unit.empty());
   for (const char* line :
        {"\nUser=aftercommit\n", "\nStateDirectory=aftercommit\n", "\nNoNewPrivileges=yes\n",
-        "\nProtectSystem=strict\n", "\nReadWritePaths=/var/lib/aftercommit\n",
-        "\nPrivateTmp=yes\n", "\nKillSignal=SIGTERM\n", "\nExecReload=/bin/kill -HUP $MAINPID\n",
+        "\nProtectSystem=strict\n", "\nReadWritePaths=/var/lib/aftercommit\n", "\nPrivateTmp=yes\n",
+        "\nKillSignal=SIGTERM\n", "\nExecReload=/bin/kill -HUP $MAINPID\n",
         "\nEnvironment=AFTERCOMMIT_BACKUP_DIR=/var/lib/aftercommit/backups\n"}) {
     CAPTURE(line);
     CHECK(unit.find(line) != std::string::npos);
@@ -667,7 +672,8 @@ TEST_CASE("the systemd unit passes systemd-analyze verify and has the hardening 
   std::smatch m;
   REQUIRE(std::regex_search(unit, m, std::regex(R"(\nTimeoutStopSec=(\d+)\n)")));
   const int stop_s = std::stoi(m[1].str());
-  REQUIRE(std::regex_search(unit, m, std::regex(R"(\nEnvironment=AFTERCOMMIT_SHUTDOWN_TIMEOUT=(\d+)\n)")));
+  REQUIRE(std::regex_search(unit, m,
+                            std::regex(R"(\nEnvironment=AFTERCOMMIT_SHUTDOWN_TIMEOUT=(\d+)\n)")));
   CHECK(stop_s * 1000 > std::stoi(m[1].str()) + 1000);
   // Every variable the unit sets is one the binary reads.
   auto [help_rc, help] = testing::run_binary({"serve", "--help"});
@@ -703,14 +709,13 @@ TEST_CASE("the systemd unit passes systemd-analyze verify and has the hardening 
   // a scratch root by systemd-sysusers, never on this machine.
   const fs::path root = dir.path() / "root";
   fs::create_directories(root / "etc");
-  auto [users_rc, users_out] = run_command(
-      {"systemd-sysusers", "--root=" + root.string(),
-       std::string(AFTERCOMMIT_SOURCE_DIR) + "/deploy/aftercommit.sysusers"},
-      [] {});
+  auto [users_rc, users_out] =
+      run_command({"systemd-sysusers", "--root=" + root.string(),
+                   std::string(AFTERCOMMIT_SOURCE_DIR) + "/deploy/aftercommit.sysusers"},
+                  [] {});
   CAPTURE(users_out);
   CHECK(users_rc == 0);
-  CHECK(read_bytes((root / "etc" / "passwd").string())
-            .find("aftercommit:x:") != std::string::npos);
+  CHECK(read_bytes((root / "etc" / "passwd").string()).find("aftercommit:x:") != std::string::npos);
 }
 
 TEST_CASE("backup and restore explain themselves in --help, with examples") {

@@ -29,7 +29,7 @@ namespace {
 // A migrated database with three jobs: 1 available, 2 discarded, 3 completed.
 void seed_jobs(const std::string& path) {
   db::Options o;
-  o.path = path;
+  o.sqlite.path = path;
   auto opened = db::Database::open(o);
   REQUIRE(opened.is_ok());
   db::Database& database = **opened;
@@ -283,7 +283,8 @@ TEST_CASE("every duration flag reads 250ms, 30s, 5m, 24h and a bare number of ms
   // for the commands that work on the file.
   auto [rc, help] = run_binary({"serve", "--help"});
   REQUIRE(rc == 0);
-  std::regex timed(R"((--[a-z-]*(timeout|lease|ttl|after|backoff-base|backoff-cap|retention))\s+(\S+))");
+  std::regex timed(
+      R"((--[a-z-]*(timeout|lease|ttl|after|backoff-base|backoff-cap|retention))\s+(\S+))");
   int durations = 0;
   for (std::sregex_iterator it(help.begin(), help.end(), timed), end; it != end; ++it) {
     CAPTURE((*it)[1].str());
@@ -296,22 +297,44 @@ TEST_CASE("every duration flag reads 250ms, 30s, 5m, 24h and a bare number of ms
 
   // The binary takes every form on every one of them (it starts serving).
   testing::TempDir dir;
-  testing::ServerProcess server(
-      dir.file("durations.db"),
-      {"--job-lease", "30s", "--busy-timeout", "250ms", "--shutdown-timeout", "5000",
-       "--idempotency-lock-timeout", "2m", "--idempotency-ttl", "24h", "--completer-after", "5m",
-       "--gateway-timeout", "1500ms", "--job-backoff-base", "2s", "--job-backoff-cap", "1h",
-       "--job-retention", "168h", "--webhook-timeout", "10s", "--read-timeout", "10s",
-       "--idle-timeout", "5s"});
+  testing::ServerProcess server(dir.file("durations.db"), {"--job-lease",
+                                                           "30s",
+                                                           "--busy-timeout",
+                                                           "250ms",
+                                                           "--shutdown-timeout",
+                                                           "5000",
+                                                           "--idempotency-lock-timeout",
+                                                           "2m",
+                                                           "--idempotency-ttl",
+                                                           "24h",
+                                                           "--completer-after",
+                                                           "5m",
+                                                           "--gateway-timeout",
+                                                           "1500ms",
+                                                           "--job-backoff-base",
+                                                           "2s",
+                                                           "--job-backoff-cap",
+                                                           "1h",
+                                                           "--job-retention",
+                                                           "168h",
+                                                           "--webhook-timeout",
+                                                           "10s",
+                                                           "--read-timeout",
+                                                           "10s",
+                                                           "--idle-timeout",
+                                                           "5s"});
   auto http = server.client();
   CHECK(testing::request(http, "GET", "/healthz").status == 200);
 }
 
 TEST_CASE("a bad duration is refused with exit code 2 and a line naming the flag") {
   testing::TempDir dir;
-  for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
-           {"--job-lease", "30x"}, {"--job-lease", "50ms"}, {"--idempotency-ttl", "soon"},
-           {"--gateway-timeout", "11m"}, {"--read-timeout", ""}}) {
+  for (const auto& [flag, value] :
+       std::vector<std::pair<std::string, std::string>>{{"--job-lease", "30x"},
+                                                        {"--job-lease", "50ms"},
+                                                        {"--idempotency-ttl", "soon"},
+                                                        {"--gateway-timeout", "11m"},
+                                                        {"--read-timeout", ""}}) {
     CAPTURE(flag);
     CAPTURE(value);
     auto [code, out] = serve_refusal(dir, {flag, value});
@@ -324,7 +347,8 @@ TEST_CASE("a bad duration is refused with exit code 2 and a line naming the flag
   CHECK(out.find("--job-lease") != std::string::npos);
 }
 
-TEST_CASE("a job backoff under a second and an idle timeout that is not whole seconds are refused") {
+TEST_CASE(
+    "a job backoff under a second and an idle timeout that is not whole seconds are refused") {
   testing::TempDir dir;
   auto [code, out] = serve_refusal(dir, {"--job-backoff-base", "500ms"});
   CAPTURE(out);
@@ -337,17 +361,18 @@ TEST_CASE("a job backoff under a second and an idle timeout that is not whole se
   CHECK(out2.find("--idle-timeout: must be a whole number of seconds") != std::string::npos);
 }
 
-TEST_CASE("exit codes: 0 done, 1 the command failed, 2 the command line or configuration is wrong") {
+TEST_CASE(
+    "exit codes: 0 done, 1 the command failed, 2 the command line or configuration is wrong") {
   testing::TempDir dir;
   CHECK(run_binary({"--help"}).first == app::kExitOk);
   CHECK(run_binary({"--version"}).first == 0);
   // 2: CLI11's own refusals (its codes 105, 106, 109 ...) and Config::validate's.
   CHECK(run_binary({"--no-such-flag"}).first == 2);
-  CHECK(run_binary({}).first == 2);                                 // no command
-  CHECK(serve_refusal(dir, {"--port", "99999"}).first == 2);        // value out of range
-  CHECK(serve_refusal(dir, {"--port", "eighty"}).first == 2);       // not a number
-  CHECK(serve_refusal(dir, {"--synchronous", "maybe"}).first == 2); // not a choice
-  CHECK(run_binary({"jobs", "retry"}).first == 2);                  // missing id
+  CHECK(run_binary({}).first == 2);                                  // no command
+  CHECK(serve_refusal(dir, {"--port", "99999"}).first == 2);         // value out of range
+  CHECK(serve_refusal(dir, {"--port", "eighty"}).first == 2);        // not a number
+  CHECK(serve_refusal(dir, {"--synchronous", "maybe"}).first == 2);  // not a choice
+  CHECK(run_binary({"jobs", "retry"}).first == 2);                   // missing id
   CHECK(serve_refusal(dir, {"--webhook-url", "http://a.example/"}).first == 2);  // no secret
   CHECK(serve_refusal(dir, {"--max-connections", "1"}).first == app::kExitUsage);
   // 1: the command ran and failed.
@@ -371,7 +396,8 @@ TEST_CASE("migrate creates the directory its --db file goes in") {
   CHECK(std::filesystem::exists(path));
 }
 
-TEST_CASE("webhook URLs: a comma-separated list, each parsed at start-up or refused naming the flag") {
+TEST_CASE(
+    "webhook URLs: a comma-separated list, each parsed at start-up or refused naming the flag") {
   testing::TempDir dir;
   const std::vector<std::string> secret = {"--webhook-secret", "s"};
   for (const std::string bad :
@@ -393,9 +419,10 @@ TEST_CASE("webhook URLs: a comma-separated list, each parsed at start-up or refu
     CHECK(out.find("empty element") != std::string::npos);
   }
   std::vector<std::string> split;
-  REQUIRE(app::split_url_list({"http://a.example/x,http://b.example/y", "http://c.example/"}, split));
-  CHECK(split == std::vector<std::string>{"http://a.example/x", "http://b.example/y",
-                                          "http://c.example/"});
+  REQUIRE(
+      app::split_url_list({"http://a.example/x,http://b.example/y", "http://c.example/"}, split));
+  CHECK(split ==
+        std::vector<std::string>{"http://a.example/x", "http://b.example/y", "http://c.example/"});
   auto parsed = app::parse_http_url("https://hooks.example:8443/in?x=1");
   REQUIRE(parsed);
   CHECK(parsed->scheme == "https");

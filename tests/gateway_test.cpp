@@ -19,7 +19,7 @@ struct Fixture {
   testing::TempDir dir;
   std::unique_ptr<db::Database> db = [this] {
     db::Options o;
-    o.path = dir.file("gateway.db");
+    o.sqlite.path = dir.file("gateway.db");
     auto opened = db::Database::open(o);
     REQUIRE(opened);
     return std::move(*opened);

@@ -266,7 +266,7 @@ TEST_CASE("stores nothing when the write lock cannot be had, so the retry runs a
   // A second Database on the file stands for another process holding the
   // write lock (BEGIN IMMEDIATE) until released.
   db::Options other_options;
-  other_options.path = config.db_path;
+  other_options.sqlite.path = config.db_path;
   auto other = db::Database::open(other_options);
   REQUIRE(other);
   std::promise<void> locked;

@@ -25,9 +25,12 @@
 #include <set>
 #include <thread>
 
+#include <SQLiteCpp/SQLiteCpp.h>
 #include "app/idempotency.h"
+
 #include "db/conn.h"
 #include "db/idempotency.h"
+#include "db/sqlite/driver.h"
 #include "db/users.h"
 #include "jobs/handler.h"
 #include "services/checkout.h"
@@ -117,7 +120,7 @@ struct CheckoutFixture {
                   db::unlock_key(tx, row.id);
                   if (gateway_key) {
                     SQLite::Statement q(
-                        tx.conn().sqlite(),
+                        db::sqlite::handle(tx.conn()),
                         "UPDATE idempotency_keys SET gateway_key = ?2 WHERE id = ?1");
                     q.bind(1, row.id);
                     q.bind(2, *gateway_key);
@@ -372,11 +375,10 @@ TEST_CASE_FIXTURE(CheckoutFixture, "a charge that pays one order never pays anot
 
   // The schema refuses it too, whatever the code does.
   auto direct = server.app().db().write([&](db::Tx& tx) {
-    SQLite::Statement q(tx.conn().sqlite(),
-                        "UPDATE orders SET state = 'paid', charge_id = ?2 WHERE id = ?1");
-    q.bind(1, order_id);
-    q.bind(2, first.json()["charge_id"].get<std::string>());
-    q.exec();
+    // Through the driver, so the engine's error is translated as any write's.
+    tx.conn().exec("UPDATE orders SET state = 'paid', charge_id = '" +
+                   first.json()["charge_id"].get<std::string>() +
+                   "' WHERE id = " + std::to_string(order_id));
     return core::Status::ok();
   });
   CHECK(direct.code() == core::Code::kConflict);

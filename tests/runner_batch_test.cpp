@@ -12,8 +12,8 @@
 #include "db/mailbox.h"
 #include "db/users.h"
 #include "jobs/handler.h"
-#include "maintenance/rescuer.h"
 #include "jobs/runner.h"
+#include "maintenance/rescuer.h"
 
 #include <thread>
 #include "tests/support/harness.h"
@@ -28,7 +28,7 @@ struct Fixture {
 
   Fixture() {
     db::Options o;
-    o.path = dir.file("batch.db");
+    o.sqlite.path = dir.file("batch.db");
     db = std::move(db::Database::open(o).value());
     // Delivers one message, then completes.
     registry.add(

@@ -15,7 +15,6 @@
 #include "db/database.h"
 #include "db/idempotency.h"
 #include "db/jobs.h"
-#include "db/migrations.h"
 #include "db/orders.h"
 #include "db/users.h"
 #include "tests/support/harness.h"
@@ -24,7 +23,7 @@ namespace {
 
 db::Options options_for(const std::string& path, int migrate_to = -1) {
   db::Options o;
-  o.path = path;
+  o.sqlite.path = path;
   o.migrate_to = migrate_to;
   return o;
 }
@@ -340,7 +339,7 @@ struct GroupFixture {
   std::unique_ptr<db::Database> db;
   GroupFixture() {
     db::Options o;
-    o.path = dir.file("group.db");
+    o.sqlite.path = dir.file("group.db");
     o.commit_mode = db::CommitMode::kGroup;
     db = std::move(db::Database::open(o).value());
   }

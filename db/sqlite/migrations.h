@@ -16,10 +16,11 @@
 
 #include "core/status.h"
 
-namespace db {
+namespace SQLite {
+class Database;
+}
 
-class Conn;
-class Tx;
+namespace db::sqlite {
 
 // The version a file is at after every migration of this binary has run.
 int latest_schema_version() noexcept;
@@ -30,12 +31,13 @@ int latest_schema_version() noexcept;
 // at version 0 (another program's database), or for a file missing a table
 // its version must have. Reads only: call it before anything writes (the
 // switch to WAL rewrites the header).
-[[nodiscard]] core::Status check_schema_is_ours(Conn& conn, const std::string& path, int version);
+[[nodiscard]] core::Status check_schema_is_ours(SQLite::Database& conn, const std::string& path,
+                                                int version);
 
-// Applies, inside `tx`, every migration above the file's current version (read
-// inside `tx`) up to and including `to`, then checks foreign keys. Returns the
-// version it started from. `to` must not exceed latest_schema_version().
-// Throws on failure; the caller's transaction then rolls back.
-int apply_migrations(Tx& tx, int to);
+// Applies, inside the transaction open on `conn`, every migration above the file's current version
+// (read inside it) up to and including `to`, then checks foreign keys. Returns the version it
+// started from. `to` must not exceed latest_schema_version(). Throws on failure; the caller's
+// transaction then rolls back.
+int apply_migrations(SQLite::Database& conn, int to);
 
-}  // namespace db
+}  // namespace db::sqlite

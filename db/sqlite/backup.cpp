@@ -1,4 +1,4 @@
-#include "db/backup.h"
+#include "db/sqlite/backup.h"
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -16,9 +16,9 @@
 #include <thread>
 #include <vector>
 
-#include "db/migrations.h"
+#include "db/sqlite/migrations.h"
 
-namespace db {
+namespace db::sqlite {
 namespace {
 
 namespace fs = std::filesystem;
@@ -455,4 +455,4 @@ core::Result<CopyReport> restore(const std::string& from, const std::string& db_
   return report;
 }
 
-}  // namespace db
+}  // namespace db::sqlite

@@ -1,18 +1,17 @@
-#include "db/migrations.h"
+#include "db/sqlite/migrations.h"
+
+#include <SQLiteCpp/SQLiteCpp.h>
 
 #include <regex>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "db/conn.h"
-#include "db/database.h"
-
-namespace db {
+namespace db::sqlite {
 namespace {
 
 // Migration 5's C++ part (defined below the list).
-void rebuild_ids_never_reused(Conn& conn);
+void rebuild_ids_never_reused(SQLite::Database& conn);
 
 struct Migration {
   int version;
@@ -20,7 +19,7 @@ struct Migration {
   const char* sql;  // may be empty when `run` does the work
   // Runs after `sql`, in the same transaction, for what SQL alone cannot say
   // (a table rebuild that carries the table's current definition over).
-  void (*run)(Conn&) = nullptr;
+  void (*run)(SQLite::Database&) = nullptr;
   // The tables this migration creates: a file at this version or later that
   // lacks one of them is not an aftercommit database (check_schema_is_ours).
   const char* tables = "";
@@ -279,8 +278,8 @@ END;
 };
 
 // One column of one row, as an integer (0 for NULL).
-std::int64_t scalar(Conn& conn, const std::string& sql) {
-  SQLite::Statement q(conn.sqlite(), sql);
+std::int64_t scalar(SQLite::Database& conn, const std::string& sql) {
+  SQLite::Statement q(conn, sql);
   if (!q.executeStep() || q.getColumn(0).isNull()) return 0;
   return q.getColumn(0).getInt64();
 }
@@ -299,13 +298,13 @@ std::int64_t scalar(Conn& conn, const std::string& sql) {
 // largest id anything still refers to): a deleted row's id was already
 // reusable before this migration, and a surviving reference to it must not
 // come to name a new row.
-void rebuild_with_autoincrement(Conn& conn, const std::string& table,
+void rebuild_with_autoincrement(SQLite::Database& conn, const std::string& table,
                                 const std::string& floor_sql) {
   std::string create;
   std::vector<std::string> dependents;  // CREATE INDEX / CREATE TRIGGER
   {
     SQLite::Statement q(
-        conn.sqlite(),
+        conn,
         "SELECT type, sql FROM sqlite_schema WHERE tbl_name = ?1 AND sql IS NOT NULL "
         "ORDER BY type = 'table' DESC, rowid");
     q.bind(1, table);
@@ -339,20 +338,18 @@ void rebuild_with_autoincrement(Conn& conn, const std::string& table,
   }
   const std::int64_t floor = scalar(conn, floor_sql);
   if (floor <= 0) return;
-  SQLite::Statement raise(conn.sqlite(),
-                          "UPDATE sqlite_sequence SET seq = max(seq, ?2) WHERE name = ?1");
+  SQLite::Statement raise(conn, "UPDATE sqlite_sequence SET seq = max(seq, ?2) WHERE name = ?1");
   raise.bind(1, table);
   raise.bind(2, floor);
   if (raise.exec() == 0) {
-    SQLite::Statement seed(conn.sqlite(),
-                           "INSERT INTO sqlite_sequence (name, seq) VALUES (?1, ?2)");
+    SQLite::Statement seed(conn, "INSERT INTO sqlite_sequence (name, seq) VALUES (?1, ?2)");
     seed.bind(1, table);
     seed.bind(2, floor);
     seed.exec();
   }
 }
 
-void rebuild_ids_never_reused(Conn& conn) {
+void rebuild_ids_never_reused(SQLite::Database& conn) {
   // Job ids are named by mailbox messages (job_id) after the cleaner deleted
   // the job.
   rebuild_with_autoincrement(conn, "jobs",
@@ -391,7 +388,7 @@ int latest_schema_version() noexcept {
   return kMigrations[std::size(kMigrations) - 1].version;
 }
 
-core::Status check_schema_is_ours(Conn& conn, const std::string& path, int version) {
+core::Status check_schema_is_ours(SQLite::Database& conn, const std::string& path, int version) {
   if (version > latest_schema_version()) {
     return core::Status::invalid("database " + path + " is at schema version " +
                                  std::to_string(version) + ", newer than this binary's " +
@@ -401,7 +398,7 @@ core::Status check_schema_is_ours(Conn& conn, const std::string& path, int versi
   if (version <= 0) {
     // Version 0 is a file no migration of ours has touched: it must be empty.
     std::string names;
-    SQLite::Statement q(conn.sqlite(),
+    SQLite::Statement q(conn,
                         "SELECT name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' "
                         "ORDER BY type = 'table' DESC, name LIMIT 4");
     int n = 0;
@@ -416,8 +413,7 @@ core::Status check_schema_is_ours(Conn& conn, const std::string& path, int versi
     return core::Status::invalid(path + " is not an aftercommit database (it holds " + names +
                                  " and no aftercommit schema version); refusing to touch it");
   }
-  SQLite::Statement exists(conn.sqlite(),
-                           "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1");
+  SQLite::Statement exists(conn, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1");
   for (const Migration& m : kMigrations) {
     if (m.version > version) break;
     for (const std::string& table : words(m.tables)) {
@@ -433,20 +429,20 @@ core::Status check_schema_is_ours(Conn& conn, const std::string& path, int versi
   return core::Status::ok();
 }
 
-int apply_migrations(Tx& tx, int to) {
+int apply_migrations(SQLite::Database& conn, int to) {
   if (to > latest_schema_version()) throw std::logic_error("migration target beyond latest");
   // Read inside the write transaction: another process may have migrated
   // the file since the caller looked.
-  const int from = static_cast<int>(scalar(tx.conn(), "PRAGMA user_version"));
+  const int from = static_cast<int>(scalar(conn, "PRAGMA user_version"));
   for (const Migration& m : kMigrations) {
     if (m.version <= from || m.version > to) continue;
-    if (m.sql[0] != '\0') tx.conn().exec(m.sql);
-    if (m.run) m.run(tx.conn());
-    tx.conn().exec("PRAGMA user_version = " + std::to_string(m.version));
+    if (m.sql[0] != '\0') conn.exec(m.sql);
+    if (m.run) m.run(conn);
+    conn.exec("PRAGMA user_version = " + std::to_string(m.version));
   }
   // Step 10 of SQLite's procedure: the rebuilds ran with foreign keys off,
   // so prove none is broken before COMMIT.
-  SQLite::Statement check(tx.conn().sqlite(), "PRAGMA foreign_key_check");
+  SQLite::Statement check(conn, "PRAGMA foreign_key_check");
   if (check.executeStep()) {
     throw std::runtime_error("foreign key check failed after migrating: table " +
                              check.getColumn(0).getString() + " row " +
@@ -456,4 +452,4 @@ int apply_migrations(Tx& tx, int to) {
   return from;
 }
 
-}  // namespace db
+}  // namespace db::sqlite

@@ -1,4 +1,4 @@
-// db::backup and db::restore: consistent copies of a live database file, and
+// db::sqlite::backup and db::sqlite::restore: consistent copies of a live database file, and
 // putting one back. The only code that knows how a SQLite file is copied.
 //
 // How a backup works, and why it is consistent while writers keep going
@@ -44,10 +44,10 @@
 #include "core/clock.h"
 #include "core/status.h"
 
-namespace db {
+namespace db::sqlite {
 
 struct CopyOptions {
-  int pages_per_step = 1024;  // 4 MiB at SQLite's default page size
+  int pages_per_step = 1024;   // 4 MiB at SQLite's default page size
   core::Millis pause_ms = 20;  // sleep between steps, so writers get the disk and the CPU
   // The copy is flushed to disk (fdatasync) every this many pages, so that
   // the final fsync does not push a whole database through the disk queue
@@ -88,4 +88,4 @@ struct CopyReport {
 [[nodiscard]] core::Result<CopyReport> restore(const std::string& from, const std::string& db_path,
                                                const CopyOptions& options = {});
 
-}  // namespace db
+}  // namespace db::sqlite
