@@ -74,7 +74,7 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   jobs::Runner* runner = app->runner_.get();
   runner->set_observer(record_job_attempt);
   app->db_->set_commit_listener([runner](const db::CommitInfo& info) {
-    if (info.jobs_staged) runner->notify();
+    if (info.wake) runner->notify();
   });
 
   // Start-up recovery takes over only what is provably abandoned: another

@@ -182,7 +182,7 @@ core::Status Database::write_per_request(const std::function<core::Status(Tx&)>&
     if (st) {
       counters_.commits.fetch_add(1, std::memory_order_relaxed);
       lock.unlock();
-      if (commit_listener_) commit_listener_(CommitInfo{tx.jobs_staged()});
+      if (commit_listener_) commit_listener_(CommitInfo{tx.wakes()});
       after_commit = std::move(tx.after_commit_);
       return st;
     }
@@ -232,7 +232,7 @@ void Database::writer_loop() {
       batch.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
       queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
     }
-    // The follow-up goes first: the jobs it runs were made visible by the
+    // The follow-up goes first: the rows it acts on were made visible by the
     // COMMIT that just returned.
     WriteRequest own;
     if (follow_up) {
@@ -294,7 +294,7 @@ void Database::run_batch(std::vector<WriteRequest*>& batch) {
     // 2. Each phase in its own savepoint.
     std::vector<WriteRequest*> applied;  // phases whose savepoint was released
     std::vector<WriteRequest*> rerun;    // innocent phases whose transaction was lost
-    bool jobs_staged = false;
+    bool wake = false;
     bool tx_lost = false;
     for (WriteRequest* r : pending) {
       if (tx_lost) {
@@ -311,7 +311,7 @@ void Database::run_batch(std::vector<WriteRequest*>& batch) {
         return core::Status::ok();
       });
       if (st) {
-        jobs_staged = jobs_staged || tx.jobs_staged();
+        wake = wake || tx.wakes();
         r->after_commit = std::move(tx.after_commit_);
         applied.push_back(r);
         continue;
@@ -327,7 +327,7 @@ void Database::run_batch(std::vector<WriteRequest*>& batch) {
         for (WriteRequest* a : applied) a->after_commit.clear();
         rerun.insert(rerun.end(), applied.begin(), applied.end());
         applied.clear();
-        jobs_staged = false;
+        wake = false;
       }
     }
 
@@ -344,8 +344,8 @@ void Database::run_batch(std::vector<WriteRequest*>& batch) {
         counters_.batches.fetch_add(1, std::memory_order_relaxed);
         counters_.batched_phases.fetch_add(applied.size(), std::memory_order_relaxed);
         for (WriteRequest* r : applied) r->status = core::Status::ok();
-        if (jobs_staged) follow_up_due_ = true;
-        if (commit_listener_) commit_listener_(CommitInfo{jobs_staged});
+        if (wake) follow_up_due_ = true;
+        if (commit_listener_) commit_listener_(CommitInfo{wake});
       } else {
         scope.reset();
         counters_.rollbacks.fetch_add(applied.size(), std::memory_order_relaxed);

@@ -108,15 +108,18 @@ class Tx {
   // of jobs this way: one job's failure does not undo the others).
   [[nodiscard]] core::Status nested(const std::function<core::Status()>& fn);
 
-  // Set by db::stage_job; the database's commit listener is told after COMMIT.
-  void note_job_staged() noexcept { jobs_staged_ = true; }
-  bool jobs_staged() const noexcept { return jobs_staged_; }
+  // Asks for a wake-up once this transaction commits: the commit listener
+  // is told (CommitInfo::wake) and, in group mode, the follow-up phase runs
+  // in the next transaction. A writer of rows that something waits for
+  // calls it (db::stage_job does). Undone with the phase if it rolls back.
+  void wake_on_commit() noexcept { wake_ = true; }
+  bool wakes() const noexcept { return wake_; }
 
  private:
   friend class Database;
   explicit Tx(Conn& conn) noexcept : conn_(conn) {}
   Conn& conn_;
-  bool jobs_staged_ = false;
+  bool wake_ = false;
   std::vector<std::function<void()>> after_commit_;
 };
 
@@ -138,7 +141,7 @@ struct DbCounters {
 };
 
 struct CommitInfo {
-  bool jobs_staged = false;
+  bool wake = false;  // a phase of the committed transaction called Tx::wake_on_commit
 };
 
 class Database {
@@ -162,13 +165,13 @@ class Database {
   // Called after every COMMIT, on the committing thread. Set once, before use.
   void set_commit_listener(std::function<void(const CommitInfo&)> listener);
   // Group mode: a phase the writer thread runs first in the transaction
-  // that follows any COMMIT that staged jobs (Tx::note_job_staged), in its
-  // own savepoint like any phase, with no caller waiting for it. The runner
-  // installs its phase for unclaimed jobs here, so a fresh job starts in the
-  // very next transaction after the one that made it visible, with no thread
-  // hand-off. Its after_commit callbacks run on the writer thread. nullptr
-  // removes it; returns only once the writer can no longer be running the
-  // old one. Returns false (and installs nothing) in per-request mode.
+  // that follows any COMMIT that asked for a wake-up (Tx::wake_on_commit), in
+  // its own savepoint like any phase, with no caller waiting for it: whatever
+  // the woken rows call for starts in the very next transaction after the
+  // one that made them visible, with no thread hand-off (the job runner
+  // installs its phase for unclaimed jobs here). Its after_commit callbacks run on the writer
+  // thread. nullptr removes it; returns only once the writer can no longer be running the old one.
+  // Returns false (and installs nothing) in per-request mode.
   bool set_follow_up(std::function<core::Status(Tx&)> phase);
 
   // A trivial read on a read connection: ok when the database answers.
@@ -209,7 +212,7 @@ class Database {
   std::vector<WriteRequest*> queue_;                                   // guarded by queue_mu_
   bool stopping_ = false;                                              // guarded by queue_mu_
   std::shared_ptr<const std::function<core::Status(Tx&)>> follow_up_;  // guarded by queue_mu_
-  bool follow_up_due_ = false;  // the writer thread's own: the last COMMIT staged jobs
+  bool follow_up_due_ = false;  // the writer thread's own: the last COMMIT asked for a wake-up
   std::thread writer_thread_;
 
   std::mutex readers_mu_;

@@ -60,7 +60,7 @@ std::optional<std::int64_t> stage_job(Tx& tx, const NewJob& job, core::Millis no
   if (!q.step()) return std::nullopt;
   const std::int64_t id = q.int64(0);
   q.step();  // finish the statement
-  tx.note_job_staged();
+  tx.wake_on_commit();
   return id;
 }
 

@@ -1,24 +1,27 @@
 // The built-in job kinds. Each effect lives in this database, so each is an
 // `apply` that runs in the transaction completing the job: exactly once.
-#include "db/mailbox.h"
-#include "db/orders.h"
-#include "db/products.h"
-#include "db/users.h"
-#include "jobs/handler.h"
-
 #include <cstdio>
 
 #include "db/database.h"
 #include "db/jobs.h"
+#include "db/mailbox.h"
+#include "db/orders.h"
+#include "db/products.h"
+#include "db/users.h"
+#include "jobs/args.h"
+#include "jobs/handler.h"
+#include "services/job_args.h"
+#include "services/orders.h"
 
 namespace jobs {
 namespace {
 
-// args {"user_id", "email"} -> one mailbox message, subject "Welcome". The
-// user row must exist: the job was staged in the transaction that created
-// it, and the runner only ever sees committed jobs.
-core::Status send_welcome_email(const Job& job, db::Tx& tx, core::Millis now) {
-  const auto user_id = job.args.at("user_id").get<std::int64_t>();
+// One mailbox message, subject "Welcome". The user row must exist: the job
+// was staged in the transaction that created it, and the runner only ever
+// sees committed jobs.
+core::Status send_welcome_email(const services::SendWelcomeEmail& args, const Job& job, db::Tx& tx,
+                                core::Millis now) {
+  const auto user_id = args.user_id;
   auto user = db::find_user(tx.conn(), user_id);
   if (!user) return core::Status::not_found("user " + std::to_string(user_id) + " does not exist");
   return db::deliver_message(
@@ -28,11 +31,11 @@ core::Status send_welcome_email(const Job& job, db::Tx& tx, core::Millis now) {
       now);
 }
 
-// args {"order_id", "phone"} -> one mailbox message on channel sms to the
-// phone. Staged by checkout's last phase, so the order exists and is paid.
-core::Status send_sms(const Job& job, db::Tx& tx, core::Millis now) {
-  const auto order_id = job.args.at("order_id").get<std::int64_t>();
-  const auto phone = job.args.at("phone").get<std::string>();
+// One mailbox message on channel sms to the phone. Staged by checkout's
+// last phase, so the order exists and is paid.
+core::Status send_sms(const services::SendSms& args, const Job& job, db::Tx& tx, core::Millis now) {
+  const auto order_id = args.order_id;
+  const auto& phone = args.phone;
   auto order = db::find_order(tx.conn(), order_id);
   if (!order)
     return core::Status::not_found("order " + std::to_string(order_id) + " does not exist");
@@ -48,27 +51,13 @@ core::Status send_sms(const Job& job, db::Tx& tx, core::Millis now) {
                              now);
 }
 
-// args {"order_id"} -> order paid -> ready_to_ship, with its audit row. Runs
-// in the transaction that completes the job, so it happens once.
-core::Status prepare_for_shipping(const Job& job, db::Tx& tx, core::Millis now) {
-  const auto order_id = job.args.at("order_id").get<std::int64_t>();
-  if (!db::mark_order_ready_to_ship(tx, order_id, now)) {
-    auto order = db::find_order(tx.conn(), order_id);
-    if (!order)
-      return core::Status::not_found("order " + std::to_string(order_id) + " does not exist");
-    return core::Status::conflict("order " + std::to_string(order_id) + " is " + order->state +
-                                  ", not paid");
-  }
-  db::insert_order_action(tx, order_id, "ready_to_ship", "", now);
-  return core::Status::ok();
-}
-
-// args {"product_meta_id"} -> one mailbox message to the product's owner,
-// subject "Your product was published". The meta row was inserted in the
+// One mailbox message to the product's owner, subject "Your product was
+// published". The meta row was inserted in the
 // transaction that staged this job, and the runner only sees committed jobs,
 // so a missing row is a bug, not a race: it fails the job loudly.
-core::Status notify_product_owner(const Job& job, db::Tx& tx, core::Millis now) {
-  const auto meta_id = job.args.at("product_meta_id").get<std::int64_t>();
+core::Status notify_product_owner(const services::NotifyProductOwner& args, const Job& job,
+                                  db::Tx& tx, core::Millis now) {
+  const auto meta_id = args.product_meta_id;
   auto meta = db::find_product_meta(tx.conn(), meta_id);
   if (!meta) {
     return core::Status::not_found("product_meta " + std::to_string(meta_id) + " does not exist");
@@ -91,10 +80,16 @@ core::Status notify_product_owner(const Job& job, db::Tx& tx, core::Millis now) 
 }  // namespace
 
 void register_builtin_handlers(Registry& registry) {
-  registry.add("send_welcome_email", Handler{nullptr, send_welcome_email});
-  registry.add("notify_product_owner", Handler{nullptr, notify_product_owner});
-  registry.add("send_sms", Handler{nullptr, send_sms});
-  registry.add("prepare_for_shipping", Handler{nullptr, prepare_for_shipping});
+  using namespace services;
+  registry.add(SendWelcomeEmail::kKind, apply<SendWelcomeEmail>(send_welcome_email));
+  registry.add(NotifyProductOwner::kKind, apply<NotifyProductOwner>(notify_product_owner));
+  registry.add(SendSms::kKind, apply<SendSms>(send_sms));
+  // paid -> ready_to_ship: the transition is the orders service's.
+  registry.add(PrepareForShipping::kKind,
+               apply<PrepareForShipping>(
+                   [](const PrepareForShipping& args, const Job&, db::Tx& tx, core::Millis now) {
+                     return ship_order(tx, args.order_id, now);
+                   }));
 }
 
 core::Status save_kind_defaults(db::Database& db, const Registry& registry) {

@@ -5,6 +5,7 @@
 
 #include "core/time_format.h"
 #include "db/jobs.h"
+#include "jobs/args.h"
 #include "jobs/webhooks.h"
 
 namespace jobs {
@@ -30,12 +31,10 @@ void Outbox::publish(db::Tx& tx, const std::string& type, const std::string& sub
                                 {"created_at", core::format_rfc3339_ms(now)},
                                 {"data", data}};
   for (const auto& url : urls_) {
-    db::NewJob job;
-    job.kind = kDeliverWebhook;
-    job.args_json = nlohmann::json{{"url", url}, {"event", event}, {"subject", subject}}.dump();
     // One subject's events to one URL are delivered one at a time, in order.
-    job.serial_key = "webhook " + url + " " + subject;
-    (void)db::stage_job(tx, job, now);
+    StageOptions options;
+    options.serial_key = "webhook " + url + " " + subject;
+    (void)stage(tx, DeliverWebhook{url, event, subject}, now, std::move(options));
   }
 }
 

@@ -205,7 +205,7 @@ core::Status Runner::run_unclaimed(db::Tx& tx, int* count) {
   }
   // A full batch: more may be waiting. Group mode runs the follow-up again
   // after this COMMIT; the producer's loop goes round at once.
-  if (static_cast<int>(rows.size()) == limit) tx.note_job_staged();
+  if (static_cast<int>(rows.size()) == limit) tx.wake_on_commit();
   if (observer_) {
     tx.after_commit([this, outcomes, now, started_us] {
       const std::int64_t duration_us = core::monotonic_us() - started_us;

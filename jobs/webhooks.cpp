@@ -8,6 +8,7 @@
 
 #include "core/http_failure.h"
 #include "core/metrics.h"
+#include "jobs/args.h"
 
 namespace jobs {
 namespace {
@@ -20,9 +21,10 @@ std::pair<std::string, std::string> split_url(const std::string& url) {
   return {url.substr(0, path_start), url.substr(path_start)};
 }
 
-core::Status deliver(const Job& job, const core::Clock& clock, const WebhookOptions& o) {
-  const std::string url = job.args.at("url").get<std::string>();
-  const nlohmann::json& event = job.args.at("event");
+core::Status deliver(const DeliverWebhook& args, const core::Clock& clock,
+                     const WebhookOptions& o) {
+  const std::string& url = args.url;
+  const nlohmann::json& event = args.event;
   const std::string body = nlohmann::json{
       {"id", event.at("id")},
       {"type", event.at("type")},
@@ -87,14 +89,14 @@ std::string webhook_signature(const std::string& secret, std::int64_t unix_secon
 void register_webhook_handler(Registry& registry, const core::Clock& clock,
                               WebhookOptions options) {
   const KindOptions kind{options.max_attempts, 3 * options.timeout_ms + 1000};
-  registry.add(kDeliverWebhook,
-               Handler{[&clock, options](const Job& job) {
-                         core::Status st = deliver(job, clock, options);
-                         core::metrics::webhook_deliveries(outcome_of(st, job)).inc();
-                         return st;
-                       },
-                       nullptr},
-               kind);
+  registry.add(
+      kDeliverWebhook,
+      perform<DeliverWebhook>([&clock, options](const DeliverWebhook& args, const Job& job) {
+        core::Status st = deliver(args, clock, options);
+        core::metrics::webhook_deliveries(outcome_of(st, job)).inc();
+        return st;
+      }),
+      kind);
 }
 
 }  // namespace jobs

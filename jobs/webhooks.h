@@ -25,12 +25,25 @@
 #include <cstdint>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "core/clock.h"
 #include "jobs/handler.h"
 
 namespace jobs {
 
-inline constexpr char kDeliverWebhook[] = "deliver_webhook";
+// One POST of one event to one URL (jobs/outbox.h stages it). `subject`
+// names the entity ("user:42"); the event is {"id", "type", "created_at",
+// "data"}, sent as the body.
+struct DeliverWebhook {
+  static constexpr char kKind[] = "deliver_webhook";
+  std::string url;
+  nlohmann::json event;
+  std::string subject;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(DeliverWebhook, url, event, subject)
+
+inline constexpr const char* kDeliverWebhook = DeliverWebhook::kKind;
 
 struct WebhookOptions {
   std::string secret;               // HMAC key (--webhook-secret)

@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include "db/jobs.h"
+#include "jobs/args.h"
+#include "services/job_args.h"
 #include "services/product_state.h"
 
 namespace services {
@@ -88,10 +90,7 @@ core::Result<Product> Products::approve(db::Tx& tx, std::int64_t id) const {
 
   db::ProductMetaRow meta = db::insert_product_meta(tx, moved->id, kApprovalNote, now);
   db::insert_product_state_change(tx, moved->id, from, to, now);
-  db::NewJob job;
-  job.kind = "notify_product_owner";
-  job.args_json = nlohmann::json{{"product_meta_id", meta.id}}.dump();
-  (void)db::stage_job(tx, job, now);
+  (void)jobs::stage(tx, NotifyProductOwner{meta.id}, now);
   outbox_.publish(tx, "product.published", "product:" + std::to_string(moved->id),
                   {{"id", moved->id},
                    {"name", moved->name},

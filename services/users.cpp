@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include "db/jobs.h"
+#include "jobs/args.h"
+#include "services/job_args.h"
 
 namespace services {
 
@@ -10,10 +12,7 @@ CreateOrGet Users::create_or_get(db::Tx& tx, const std::string& email) const {
   const core::Millis now = clock_.now_ms();
   if (auto inserted = db::insert_user_if_absent(tx, email, now)) {
     db::insert_user_action(tx, inserted->id, "created", now);
-    db::NewJob job;
-    job.kind = "send_welcome_email";
-    job.args_json = nlohmann::json{{"user_id", inserted->id}, {"email", inserted->email}}.dump();
-    (void)db::stage_job(tx, job, now);
+    (void)jobs::stage(tx, SendWelcomeEmail{inserted->id, inserted->email}, now);
     outbox_.publish(tx, "user.created", "user:" + std::to_string(inserted->id),
                     {{"id", inserted->id}, {"email", inserted->email}}, now);
     return {std::move(*inserted), true};

@@ -12,6 +12,8 @@
 #include "app/idempotency.h"
 #include "db/idempotency.h"
 #include "services/checkout.h"
+#include "services/order_state.h"
+#include "services/orders.h"
 #include "tests/support/harness.h"
 
 using testing::request;
@@ -370,4 +372,50 @@ TEST_CASE_FIXTURE(Fixture, "two clients using one key get two orders and two cha
   CHECK(a_again.header("Idempotent-Replayed") == "true");
   CHECK(a_again.body == a.body);
   CHECK(all_charges() == 2);
+}
+
+TEST_CASE("the order state machine: pending -> paid or payment_failed, paid -> ready_to_ship") {
+  using services::OrderEvent;
+  using services::OrderState;
+  const auto pay = services::transition_for(OrderEvent::kPay);
+  const auto fail = services::transition_for(OrderEvent::kFailPayment);
+  const auto ship = services::transition_for(OrderEvent::kShip);
+  REQUIRE(pay.has_value());
+  REQUIRE(fail.has_value());
+  REQUIRE(ship.has_value());
+  CHECK(pay->from == OrderState::kPending);
+  CHECK(pay->to == OrderState::kPaid);
+  CHECK(fail->from == OrderState::kPending);
+  CHECK(fail->to == OrderState::kPaymentFailed);
+  CHECK(ship->from == OrderState::kPaid);
+  CHECK(ship->to == OrderState::kReadyToShip);
+  CHECK(std::size(services::kOrderTransitions) == 3);  // nothing leaves a final state
+  for (auto s : {OrderState::kPending, OrderState::kPaid, OrderState::kPaymentFailed,
+                 OrderState::kReadyToShip}) {
+    CHECK(services::parse_order_state(services::to_string(s)) == s);
+  }
+  CHECK_FALSE(services::parse_order_state("shipped").has_value());
+}
+
+TEST_CASE_FIXTURE(Fixture, "shipping an order that is not paid is refused and writes nothing") {
+  std::int64_t order_id = 0;
+  REQUIRE(server.app()
+              .db()
+              .write([&](db::Tx& tx) {
+                services::CheckoutRequest req;
+                REQUIRE_FALSE(services::validate_checkout(
+                    nlohmann::json::parse(checkout_body("tok_success")), &req));
+                order_id = server.app().context().checkout.create_order(tx, req);
+                return core::Status::ok();
+              })
+              .ok());
+  const core::Status shipped =
+      server.app().db().write([&](db::Tx& tx) { return services::ship_order(tx, order_id, 1); });
+  CHECK(shipped.code() == core::Code::kConflict);
+  CHECK(shipped.message() == "order " + std::to_string(order_id) + " is pending, not paid");
+  const core::Status missing = server.app().db().write(
+      [&](db::Tx& tx) { return services::ship_order(tx, order_id + 1000, 1); });
+  CHECK(missing.code() == core::Code::kNotFound);
+  auto order = request(http, "GET", "/orders/" + std::to_string(order_id)).json();
+  CHECK(order["state"] == "pending");
 }

@@ -115,7 +115,7 @@ TEST_CASE_FIXTURE(Fixture, "runs a committed job exactly once") {
 TEST_CASE_FIXTURE(Fixture, "the commit of a staging transaction wakes the runner") {
   std::atomic<int> woken{0};
   db->set_commit_listener([&](const db::CommitInfo& info) {
-    if (info.jobs_staged) woken.fetch_add(1);
+    if (info.wake) woken.fetch_add(1);
   });
   REQUIRE(db->write([&](db::Tx& tx) {
               db::NewJob job;
