@@ -16,17 +16,14 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import Server, http, log, wrk  # noqa: E402
+from run import Server, log, seed, wrk  # noqa: E402
 
 
 def measure(binary, tmp, tag, commit, workloads, connections, seconds):
     db = os.path.join(tmp, "%s.db" % tag)
     server = Server(binary, db, ["--commit", commit])
     try:
-        for i in range(1000):
-            http(server.url + "/users/seed%d%%40bench.io" % i, "PUT", "")
-        http(server.url + "/api/users", "POST", '{"email":"replay@bench.io"}',
-             {"Content-Type": "application/json", "Idempotency-Key": "bench-replay"})
+        seed(server.url)
         return {w: wrk(server.url, w + ".lua", connections, seconds)["rps"] for w in workloads}
     finally:
         server.stop()

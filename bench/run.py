@@ -74,6 +74,14 @@ def http(url, method="GET", body=None, headers=None):
         return e.code, e.read().decode()
 
 
+def seed(url):
+    """What every API run starts from: 1,000 users and one keyed create to replay."""
+    for i in range(1000):
+        http(url + "/users/seed%d%%40bench.io" % i, "PUT", "")
+    http(url + "/api/users", "POST", '{"email":"replay@bench.io"}',
+         {"Content-Type": "application/json", "Idempotency-Key": "bench-replay"})
+
+
 def wrk(url, script, connections, seconds):
     threads = 1 if connections == 1 else 2
     env = dict(os.environ, BENCH_DIR=HERE, BENCH_RUN=str(time.time_ns()))
@@ -152,10 +160,7 @@ def main():
         db = os.path.join(tmp, "api-%s.db" % commit)
         server = Server(binary, db, ["--commit", commit])
         try:
-            for i in range(1000):
-                http(server.url + "/users/seed%d%%40bench.io" % i, "PUT", "")
-            http(server.url + "/api/users", "POST", '{"email":"replay@bench.io"}',
-                 {"Content-Type": "application/json", "Idempotency-Key": "bench-replay"})
+            seed(server.url)
             checkout_ok = http(server.url + "/checkout", "POST", "{}",
                                {"Content-Type": "application/json"})[0] != 404
             for workload in workloads:

@@ -9,9 +9,7 @@ namespace {}  // namespace
 bool insert_anagram_word(Tx& tx, const std::string& word, const std::string& key,
                          core::Millis now) {
   auto q = tx.conn().query(Sql::kInsertAnagramWord);
-  q.bind(1, word);
-  q.bind(2, key);
-  q.bind(3, static_cast<std::int64_t>(now));
+  q.bind_all(word, key, now);
   return q.exec() == 1;
 }
 

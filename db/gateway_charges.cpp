@@ -17,12 +17,8 @@ ChargeRow charge_from(const Row& s) {
 ChargeRow insert_charge_if_absent(Tx& tx, const ChargeRow& charge, core::Millis now) {
   {
     auto q = tx.conn().query(Sql::kInsertCharge);
-    q.bind(1, charge.charge_id);
-    q.bind(2, charge.idempotency_key);
-    q.bind(3, charge.amount_cents);
-    q.bind(4, charge.token);
-    q.bind(5, charge.status);
-    q.bind(6, static_cast<std::int64_t>(now));
+    q.bind_all(charge.charge_id, charge.idempotency_key, charge.amount_cents, charge.token,
+               charge.status, now);
     q.exec();
   }
   auto stored = find_charge_by_key(tx.conn(), charge.idempotency_key);
@@ -33,8 +29,7 @@ ChargeRow insert_charge_if_absent(Tx& tx, const ChargeRow& charge, core::Millis 
 std::optional<ChargeRow> find_charge_by_key(Conn& conn, const std::string& idempotency_key) {
   auto q = conn.query(Sql::kFindByKey);
   q.bind(1, idempotency_key);
-  if (!q.step()) return std::nullopt;
-  return charge_from(q);
+  return q.one(charge_from);
 }
 
 std::vector<ChargeRow> list_charges(Conn& conn, const std::string& idempotency_key) {

@@ -40,23 +40,14 @@ JobRow job_from(const Row& s) {
 void upsert_job_kind(Tx& tx, const std::string& kind, int max_attempts,
                      std::optional<core::Millis> timeout_ms) {
   auto q = tx.conn().query(Sql::kUpsertJobKind);
-  q.bind(1, kind);
-  q.bind(2, max_attempts);
-  q.bind(3, timeout_ms);
+  q.bind_all(kind, max_attempts, timeout_ms);
   q.exec();
 }
 
 std::optional<std::int64_t> stage_job(Tx& tx, const NewJob& job, core::Millis now) {
   auto q = tx.conn().query(Sql::kStageJob);
-  q.bind(1, job.kind);
-  q.bind(2, job.args_json);
-  q.bind(3, job.max_attempts);
-  q.bind(4, job.priority);
-  q.bind(5, static_cast<std::int64_t>(job.run_at.value_or(now)));
-  q.bind(6, static_cast<std::int64_t>(now));
-  q.bind(7, job.unique_key);
-  q.bind(8, job.timeout_ms);
-  q.bind(9, job.serial_key);
+  q.bind_all(job.kind, job.args_json, job.max_attempts, job.priority, job.run_at.value_or(now), now,
+             job.unique_key, job.timeout_ms, job.serial_key);
   if (!q.step()) return std::nullopt;
   const std::int64_t id = q.int64(0);
   q.step();  // finish the statement
@@ -67,8 +58,7 @@ std::optional<std::int64_t> stage_job(Tx& tx, const NewJob& job, core::Millis no
 bool any_runnable_job_of_kinds(Conn& conn, const std::vector<std::string>& kinds,
                                core::Millis now) {
   auto q = conn.query(Sql::kAnyRunnableOfKinds);
-  q.bind(1, static_cast<std::int64_t>(now));
-  q.bind(2, kinds);
+  q.bind_all(now, kinds);
   return q.step() && q.int32(0) != 0;
 }
 
@@ -81,9 +71,7 @@ bool any_runnable_job(Conn& conn, core::Millis now) {
 namespace {
 
 std::vector<JobRow> claim_with(Stmt& q, int limit, core::Millis now, core::Millis lease_until) {
-  q.bind(1, static_cast<std::int64_t>(now));
-  q.bind(2, static_cast<std::int64_t>(lease_until));
-  q.bind(3, limit);
+  q.bind_all(now, lease_until, limit);
   std::vector<JobRow> out;
   while (q.step()) out.push_back(job_from(q));
   // RETURNING yields rows in the order the UPDATE visited them (rowid), not
@@ -111,12 +99,8 @@ std::vector<JobRow> claim_jobs_of_kinds(Tx& tx, const std::vector<std::string>& 
 std::vector<JobRow> runnable_jobs_of_kinds(Tx& tx, const std::vector<std::string>& kinds, int limit,
                                            core::Millis now) {
   auto q = tx.conn().query(Sql::kRunnableOfKinds);
-  q.bind(1, static_cast<std::int64_t>(now));
-  q.bind(2, kinds);
-  q.bind(3, limit);
-  std::vector<JobRow> out;
-  while (q.step()) out.push_back(job_from(q));
-  return out;
+  q.bind_all(now, kinds, limit);
+  return q.all(job_from);
 }
 
 namespace {
@@ -126,21 +110,14 @@ namespace {
 // ?3 message, ?4 now, ?5 retry_at, ?6 discard).
 bool complete_with(Tx& tx, Sql sql, std::int64_t id, int attempt, core::Millis now) {
   auto q = tx.conn().query(sql);
-  q.bind(1, id);
-  q.bind(2, attempt);
-  q.bind(3, static_cast<std::int64_t>(now));
+  q.bind_all(id, attempt, now);
   return q.exec() == 1;
 }
 
 bool fail_with(Tx& tx, Sql sql, std::int64_t id, int attempt, const std::string& message,
                core::Millis now, core::Millis retry_at, bool discard) {
   auto q = tx.conn().query(sql);
-  q.bind(1, id);
-  q.bind(2, attempt);
-  q.bind(3, message);
-  q.bind(4, static_cast<std::int64_t>(now));
-  q.bind(5, static_cast<std::int64_t>(retry_at));
-  q.bind(6, discard ? 1 : 0);
+  q.bind_all(id, attempt, message, now, retry_at, discard ? 1 : 0);
   return q.exec() == 1;
 }
 
@@ -166,23 +143,19 @@ bool fail_job(Tx& tx, std::int64_t id, int attempt, const std::string& message, 
 
 int rescue_jobs(Tx& tx, core::Millis now, core::Millis lease_cutoff) {
   auto q = tx.conn().query(Sql::kRescueJobs);
-  q.bind(1, static_cast<std::int64_t>(now));
-  q.bind(2, static_cast<std::int64_t>(lease_cutoff));
+  q.bind_all(now, lease_cutoff);
   return q.exec();
 }
 
 bool heartbeat_job(Tx& tx, std::int64_t id, int attempt, core::Millis lease_until) {
   auto q = tx.conn().query(Sql::kHeartbeatJob);
-  q.bind(1, id);
-  q.bind(2, attempt);
-  q.bind(3, static_cast<std::int64_t>(lease_until));
+  q.bind_all(id, attempt, lease_until);
   return q.exec() == 1;
 }
 
 bool release_job(Tx& tx, std::int64_t id, int attempt) {
   auto q = tx.conn().query(Sql::kReleaseJob);
-  q.bind(1, id);
-  q.bind(2, attempt);
+  q.bind_all(id, attempt);
   return q.exec() == 1;
 }
 
@@ -200,8 +173,7 @@ bool any_finished_before(Conn& conn, core::Millis cutoff) {
 
 int delete_finished_before(Tx& tx, core::Millis cutoff, int limit) {
   auto q = tx.conn().query(Sql::kDeleteFinishedBefore);
-  q.bind(1, static_cast<std::int64_t>(cutoff));
-  q.bind(2, limit);
+  q.bind_all(cutoff, limit);
   return q.exec();
 }
 
@@ -209,8 +181,7 @@ namespace {
 
 std::optional<JobRow> transition(Tx& tx, Sql sql, std::int64_t id, core::Millis now) {
   auto q = tx.conn().query(sql);
-  q.bind(1, id);
-  q.bind(2, static_cast<std::int64_t>(now));
+  q.bind_all(id, now);
   if (!q.step()) return std::nullopt;
   JobRow row = job_from(q);
   q.step();  // finish the statement
@@ -230,18 +201,13 @@ std::optional<JobRow> cancel_job(Tx& tx, std::int64_t id, core::Millis now) {
 std::optional<JobRow> find_job(Conn& conn, std::int64_t id) {
   auto q = conn.query(Sql::kFindJob);
   q.bind(1, id);
-  if (!q.step()) return std::nullopt;
-  return job_from(q);
+  return q.one(job_from);
 }
 
 std::vector<JobRow> list_jobs(Conn& conn, const JobFilter& filter) {
   auto q = conn.query(Sql::kListJobs);
-  q.bind(1, filter.state);
-  q.bind(2, filter.kind);
-  q.bind(3, filter.limit);
-  std::vector<JobRow> out;
-  while (q.step()) out.push_back(job_from(q));
-  return out;
+  q.bind_all(filter.state, filter.kind, filter.limit);
+  return q.all(job_from);
 }
 
 }  // namespace db

@@ -20,22 +20,13 @@ std::vector<MessageRow> messages_from(Stmt& s) {
 core::Status deliver_message(Tx& tx, const NewMessage& m, core::Millis now) {
   {
     auto q = tx.conn().query(Sql::kDeliverMessage);
-    q.bind(1, m.channel);
-    q.bind(2, m.to);
-    q.bind(3, m.subject);
-    q.bind(4, m.body);
-    q.bind(5, m.job_id);
-    q.bind(6, static_cast<std::int64_t>(now));
+    q.bind_all(m.channel, m.to, m.subject, m.body, m.job_id, now);
     if (q.exec() == 1) return core::Status::ok();
   }
   // ON CONFLICT (job_id) skipped the insert: it counts as delivered only if
   // the row there is this very message (an earlier run of this job).
   auto q = tx.conn().query(Sql::kSameMessageOfJob);
-  q.bind(1, m.channel);
-  q.bind(2, m.to);
-  q.bind(3, m.subject);
-  q.bind(4, m.body);
-  q.bind(5, m.job_id);
+  q.bind_all(m.channel, m.to, m.subject, m.body, m.job_id);
   if (q.step() && q.int32(0) == 1) return core::Status::ok();
   return core::Status::conflict("the mailbox already holds another message under job id " +
                                 std::to_string(m.job_id) +

@@ -8,8 +8,7 @@ namespace {
 
 bool transition(Tx& tx, Sql sql, std::int64_t id, core::Millis now) {
   auto q = tx.conn().query(sql);
-  q.bind(1, id);
-  q.bind(2, static_cast<std::int64_t>(now));
+  q.bind_all(id, now);
   return q.exec() == 1;
 }
 
@@ -19,19 +18,12 @@ std::int64_t insert_order(Tx& tx, const NewOrder& order, core::Millis now) {
   std::int64_t id = 0;
   {
     auto q = tx.conn().query(Sql::kInsertOrder);
-    q.bind(1, order.email);
-    q.bind(2, order.phone);
-    q.bind(3, order.total_cents);
-    q.bind(4, order.payment_token);
-    q.bind(5, static_cast<std::int64_t>(now));
+    q.bind_all(order.email, order.phone, order.total_cents, order.payment_token, now);
     id = q.exec_returning_id();
   }
   for (const auto& item : order.items) {
     auto q = tx.conn().query(Sql::kInsertItem);
-    q.bind(1, id);
-    q.bind(2, item.sku);
-    q.bind(3, item.quantity);
-    q.bind(4, item.unit_price_cents);
+    q.bind_all(id, item.sku, item.quantity, item.unit_price_cents);
     q.exec();
   }
   return id;
@@ -40,18 +32,13 @@ std::int64_t insert_order(Tx& tx, const NewOrder& order, core::Millis now) {
 void insert_order_action(Tx& tx, std::int64_t order_id, const std::string& action,
                          const std::string& detail, core::Millis now) {
   auto q = tx.conn().query(Sql::kInsertAction);
-  q.bind(1, order_id);
-  q.bind(2, action);
-  q.bind(3, detail);
-  q.bind(4, static_cast<std::int64_t>(now));
+  q.bind_all(order_id, action, detail, now);
   q.exec();
 }
 
 bool mark_order_paid(Tx& tx, std::int64_t id, const std::string& charge_id, core::Millis now) {
   auto q = tx.conn().query(Sql::kMarkPaid);
-  q.bind(1, id);
-  q.bind(2, charge_id);
-  q.bind(3, static_cast<std::int64_t>(now));
+  q.bind_all(id, charge_id, now);
   return q.exec() == 1;
 }
 

@@ -21,10 +21,7 @@ ProductMetaRow meta_from(const Row& s) {
 ProductRow insert_product(Tx& tx, const std::string& name, const std::string& owner_email,
                           const std::string& state, core::Millis now) {
   auto q = tx.conn().query(Sql::kInsertProduct);
-  q.bind(1, name);
-  q.bind(2, owner_email);
-  q.bind(3, state);
-  q.bind(4, static_cast<std::int64_t>(now));
+  q.bind_all(name, owner_email, state, now);
   if (!q.step()) throw std::logic_error("INSERT ... RETURNING returned no row");
   ProductRow row = product_from(q);
   q.step();  // to SQLITE_DONE: the statement is finished
@@ -34,10 +31,7 @@ ProductRow insert_product(Tx& tx, const std::string& name, const std::string& ow
 std::optional<ProductRow> transition_product(Tx& tx, std::int64_t id, const std::string& from,
                                              const std::string& to, core::Millis now) {
   auto q = tx.conn().query(Sql::kTransitionProduct);
-  q.bind(1, id);
-  q.bind(2, from);
-  q.bind(3, to);
-  q.bind(4, static_cast<std::int64_t>(now));
+  q.bind_all(id, from, to, now);
   if (!q.step()) return std::nullopt;
   ProductRow row = product_from(q);
   q.step();
@@ -47,16 +41,13 @@ std::optional<ProductRow> transition_product(Tx& tx, std::int64_t id, const std:
 std::optional<ProductRow> find_product(Conn& conn, std::int64_t id) {
   auto q = conn.query(Sql::kFindProduct);
   q.bind(1, id);
-  if (!q.step()) return std::nullopt;
-  return product_from(q);
+  return q.one(product_from);
 }
 
 ProductMetaRow insert_product_meta(Tx& tx, std::int64_t product_id, const std::string& note,
                                    core::Millis now) {
   auto q = tx.conn().query(Sql::kInsertProductMeta);
-  q.bind(1, product_id);
-  q.bind(2, note);
-  q.bind(3, static_cast<std::int64_t>(now));
+  q.bind_all(product_id, note, now);
   if (!q.step()) throw std::logic_error("INSERT ... RETURNING returned no row");
   ProductMetaRow row = meta_from(q);
   q.step();
@@ -66,25 +57,20 @@ ProductMetaRow insert_product_meta(Tx& tx, std::int64_t product_id, const std::s
 std::optional<ProductMetaRow> find_product_meta(Conn& conn, std::int64_t meta_id) {
   auto q = conn.query(Sql::kFindProductMeta);
   q.bind(1, meta_id);
-  if (!q.step()) return std::nullopt;
-  return meta_from(q);
+  return q.one(meta_from);
 }
 
 std::optional<ProductMetaRow> find_product_meta_by_product(Conn& conn, std::int64_t product_id) {
   auto q = conn.query(Sql::kFindProductMetaByProduct);
   q.bind(1, product_id);
-  if (!q.step()) return std::nullopt;
-  return meta_from(q);
+  return q.one(meta_from);
 }
 
 std::int64_t insert_product_state_change(Tx& tx, std::int64_t product_id,
                                          const std::optional<std::string>& from_state,
                                          const std::string& to_state, core::Millis now) {
   auto q = tx.conn().query(Sql::kInsertProductStateChange);
-  q.bind(1, product_id);
-  q.bind(2, from_state);
-  q.bind(3, to_state);
-  q.bind(4, static_cast<std::int64_t>(now));
+  q.bind_all(product_id, from_state, to_state, now);
   return q.exec_returning_id();
 }
 

@@ -21,6 +21,8 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -122,7 +124,29 @@ class Stmt : public Row {
     return bind(index, *value);
   }
 
+  // Binds `values` to ?1, ?2 ... in order (each as bind(i, value) would:
+  // an lvalue string is not copied, a temporary is).
+  template <class... Ts>
+  Stmt& bind_all(Ts&&... values) {
+    int index = 0;
+    (bind(++index, std::forward<Ts>(values)), ...);
+    return *this;
+  }
+
   bool step() { return s_->step(); }
+  // Every remaining row, each read by `from(row)`.
+  template <class Fn>
+  auto all(Fn&& from) {
+    std::vector<std::decay_t<std::invoke_result_t<Fn&, const Row&>>> out;
+    while (step()) out.push_back(from(row()));
+    return out;
+  }
+  // The next row read by `from(row)`, or nullopt when there is none.
+  template <class Fn>
+  auto one(Fn&& from) -> std::optional<std::decay_t<std::invoke_result_t<Fn&, const Row&>>> {
+    if (!step()) return std::nullopt;
+    return from(row());
+  }
   int exec() { return s_->exec(); }
   // For `INSERT ... RETURNING id`: runs the statement to completion and
   // returns the id of the row it inserted (0 when it inserted none).

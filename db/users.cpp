@@ -11,16 +11,14 @@ UserRow user_from(const Row& s) {
 }
 
 std::optional<UserRow> one_user(Stmt& q) {
-  if (!q.step()) return std::nullopt;
-  return user_from(q);
+  return q.one(user_from);
 }
 
 }  // namespace
 
 std::optional<UserRow> insert_user_if_absent(Tx& tx, const std::string& email, core::Millis now) {
   auto q = tx.conn().query(Sql::kInsertUser);
-  q.bind(1, email);
-  q.bind(2, static_cast<std::int64_t>(now));
+  q.bind_all(email, now);
   auto row = one_user(q);
   // Step to SQLITE_DONE so the INSERT ... RETURNING statement is finished.
   if (row) q.step();
@@ -42,9 +40,7 @@ std::optional<UserRow> find_user(Conn& conn, std::int64_t id) {
 std::int64_t insert_user_action(Tx& tx, std::int64_t user_id, const std::string& action,
                                 core::Millis now) {
   auto q = tx.conn().query(Sql::kInsertUserAction);
-  q.bind(1, user_id);
-  q.bind(2, action);
-  q.bind(3, static_cast<std::int64_t>(now));
+  q.bind_all(user_id, action, now);
   return q.exec_returning_id();
 }
 
