@@ -51,34 +51,25 @@
 #include <optional>
 #include <string_view>
 
+#include "core/state_machine.h"
+
 namespace jobs {
 
 enum class JobState { kAvailable, kRunning, kRetryable, kCompleted, kDiscarded, kCancelled };
 
+// The stored names (the schema's CHECK and the API's `state`).
+inline constexpr core::Named<JobState> kJobStateNames[] = {
+    {JobState::kAvailable, "available"}, {JobState::kRunning, "running"},
+    {JobState::kRetryable, "retryable"}, {JobState::kCompleted, "completed"},
+    {JobState::kDiscarded, "discarded"}, {JobState::kCancelled, "cancelled"},
+};
+
 constexpr std::string_view to_string(JobState s) noexcept {
-  switch (s) {
-    case JobState::kAvailable:
-      return "available";
-    case JobState::kRunning:
-      return "running";
-    case JobState::kRetryable:
-      return "retryable";
-    case JobState::kCompleted:
-      return "completed";
-    case JobState::kDiscarded:
-      return "discarded";
-    case JobState::kCancelled:
-      return "cancelled";
-  }
-  return "unknown";
+  return core::name_of(kJobStateNames, s);
 }
 
 constexpr std::optional<JobState> parse_job_state(std::string_view s) noexcept {
-  for (JobState st : {JobState::kAvailable, JobState::kRunning, JobState::kRetryable,
-                      JobState::kCompleted, JobState::kDiscarded, JobState::kCancelled}) {
-    if (to_string(st) == s) return st;
-  }
-  return std::nullopt;
+  return core::value_named(kJobStateNames, s);
 }
 
 constexpr bool is_final(JobState s) noexcept {

@@ -29,17 +29,15 @@
 #include <optional>
 #include <string_view>
 
+#include "core/state_machine.h"
+
 namespace services {
 
 enum class OrderState { kPending, kPaid, kPaymentFailed, kReadyToShip };
 
 enum class OrderEvent { kPay, kFailPayment, kShip };
 
-struct OrderTransition {
-  OrderEvent event;
-  OrderState from;
-  OrderState to;
-};
+using OrderTransition = core::Transition<OrderState, OrderEvent>;
 
 inline constexpr OrderTransition kOrderTransitions[] = {
     {OrderEvent::kPay, OrderState::kPending, OrderState::kPaid},
@@ -50,35 +48,25 @@ inline constexpr OrderTransition kOrderTransitions[] = {
 inline constexpr OrderState kInitialOrderState = OrderState::kPending;
 
 // The stored and shown names (the schema's CHECK and API.md's order states).
+inline constexpr core::Named<OrderState> kOrderStateNames[] = {
+    {OrderState::kPending, "pending"},
+    {OrderState::kPaid, "paid"},
+    {OrderState::kPaymentFailed, "payment_failed"},
+    {OrderState::kReadyToShip, "ready_to_ship"},
+};
+
 constexpr std::string_view to_string(OrderState s) noexcept {
-  switch (s) {
-    case OrderState::kPending:
-      return "pending";
-    case OrderState::kPaid:
-      return "paid";
-    case OrderState::kPaymentFailed:
-      return "payment_failed";
-    case OrderState::kReadyToShip:
-      return "ready_to_ship";
-  }
-  return "unknown";
+  return core::name_of(kOrderStateNames, s);
 }
 
 constexpr std::optional<OrderState> parse_order_state(std::string_view s) noexcept {
-  for (OrderState st : {OrderState::kPending, OrderState::kPaid, OrderState::kPaymentFailed,
-                        OrderState::kReadyToShip}) {
-    if (to_string(st) == s) return st;
-  }
-  return std::nullopt;
+  return core::value_named(kOrderStateNames, s);
 }
 
 // The transition `event` makes. Each event leaves from exactly one state,
 // which the conditional UPDATE that makes it is fenced by.
 constexpr std::optional<OrderTransition> transition_for(OrderEvent event) noexcept {
-  for (const OrderTransition& t : kOrderTransitions) {
-    if (t.event == event) return t;
-  }
-  return std::nullopt;
+  return core::transition_in(kOrderTransitions, event);
 }
 
 }  // namespace services

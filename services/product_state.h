@@ -23,6 +23,8 @@
 #include <optional>
 #include <string_view>
 
+#include "core/state_machine.h"
+
 namespace services {
 
 enum class ProductState { kPending, kPublished };
@@ -30,11 +32,7 @@ enum class ProductState { kPending, kPublished };
 // What can happen to a product. Each event names one row of kProductTransitions.
 enum class ProductEvent { kApprove };
 
-struct ProductTransition {
-  ProductEvent event;
-  ProductState from;
-  ProductState to;
-};
+using ProductTransition = core::Transition<ProductState, ProductEvent>;
 
 // Every allowed transition. Anything not listed is refused with nothing written.
 inline constexpr ProductTransition kProductTransitions[] = {
@@ -43,45 +41,34 @@ inline constexpr ProductTransition kProductTransitions[] = {
 
 inline constexpr ProductState kInitialProductState = ProductState::kPending;
 
+inline constexpr core::Named<ProductState> kProductStateNames[] = {
+    {ProductState::kPending, "pending"},
+    {ProductState::kPublished, "published"},
+};
+inline constexpr core::Named<ProductEvent> kProductEventNames[] = {
+    {ProductEvent::kApprove, "approve"},
+};
+
 constexpr std::string_view to_string(ProductState s) noexcept {
-  switch (s) {
-    case ProductState::kPending:
-      return "pending";
-    case ProductState::kPublished:
-      return "published";
-  }
-  return "unknown";
+  return core::name_of(kProductStateNames, s);
 }
 
 constexpr std::string_view to_string(ProductEvent e) noexcept {
-  switch (e) {
-    case ProductEvent::kApprove:
-      return "approve";
-  }
-  return "unknown";
+  return core::name_of(kProductEventNames, e);
 }
 
 constexpr std::optional<ProductState> parse_product_state(std::string_view s) noexcept {
-  for (ProductState st : {ProductState::kPending, ProductState::kPublished}) {
-    if (to_string(st) == s) return st;
-  }
-  return std::nullopt;
+  return core::value_named(kProductStateNames, s);
 }
 
 // The transition `event` makes, or nullopt when no state allows it. Each event
 // leaves from exactly one state, which the conditional UPDATE is fenced by.
 constexpr std::optional<ProductTransition> transition_for(ProductEvent event) noexcept {
-  for (const ProductTransition& t : kProductTransitions) {
-    if (t.event == event) return t;
-  }
-  return std::nullopt;
+  return core::transition_in(kProductTransitions, event);
 }
 
 constexpr bool is_allowed(ProductState from, ProductState to) noexcept {
-  for (const ProductTransition& t : kProductTransitions) {
-    if (t.from == from && t.to == to) return true;
-  }
-  return false;
+  return core::allows(kProductTransitions, from, to);
 }
 
 }  // namespace services
