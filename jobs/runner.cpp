@@ -10,6 +10,26 @@
 #include "db/jobs.h"
 
 namespace jobs {
+namespace {
+
+// The handler's `apply`, if it has one, inside `tx`: the one path both the
+// claimed and the unclaimed jobs take. A nlohmann::json::exception is bad
+// arguments, which no retry can fix.
+core::Status apply_effect(const Handler& handler, const Job& job, db::Tx& tx, core::Millis now) {
+  if (!handler.apply) return core::Status::ok();
+  try {
+    return handler.apply(job, tx, now);
+  } catch (const nlohmann::json::exception& e) {
+    return do_not_retry(std::string("bad args: ") + e.what());
+  }
+}
+
+// Whether a failed attempt ends the job (discarded) rather than retrying it.
+bool discards(const core::Status& failure, int attempt, int max_attempts) noexcept {
+  return !is_retryable(failure) || attempt >= max_attempts;
+}
+
+}  // namespace
 
 core::Millis Backoff::jittered_delay_ms(int attempt) const {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -181,14 +201,10 @@ core::Status Runner::run_unclaimed(db::Tx& tx, int* count) {
       o.status = do_not_retry("args are not valid JSON");
     } else {
       o.status = tx.nested([&] {
-        if (handler != nullptr && handler->apply) {
-          core::Status applied = core::Status::ok();
-          try {
-            applied = handler->apply(o.job, tx, now);
-          } catch (const nlohmann::json::exception& e) {
-            applied = do_not_retry(std::string("bad args: ") + e.what());
+        if (handler != nullptr) {
+          if (core::Status applied = apply_effect(*handler, o.job, tx, now); !applied) {
+            return applied;
           }
-          if (!applied) return applied;
         }
         if (!db::complete_unclaimed_job(tx, row.id, attempt, now)) {
           return core::Status::conflict("job " + std::to_string(row.id) + " changed while it ran");
@@ -197,9 +213,9 @@ core::Status Runner::run_unclaimed(db::Tx& tx, int* count) {
       });
     }
     if (!o.status) {
-      const bool discard = !is_retryable(o.status) || attempt >= row.max_attempts;
       db::fail_unclaimed_job(tx, row.id, attempt, o.status.message(), now,
-                             now + backoff_.jittered_delay_ms(attempt), discard);
+                             now + backoff_.jittered_delay_ms(attempt),
+                             discards(o.status, attempt, row.max_attempts));
     }
     outcomes->push_back(std::move(o));
   }
@@ -427,15 +443,7 @@ void Runner::run_job(const db::JobRow& row, core::Millis claimed_at) {
   if (st) {
     st = db_.write([&](db::Tx& tx) {
       const core::Millis now = clock_.now_ms();
-      if (handler->apply) {
-        core::Status applied = core::Status::ok();
-        try {
-          applied = handler->apply(job, tx, now);
-        } catch (const nlohmann::json::exception& e) {
-          applied = do_not_retry(std::string("bad args: ") + e.what());
-        }
-        if (!applied) return applied;
-      }
+      if (core::Status applied = apply_effect(*handler, job, tx, now); !applied) return applied;
       if (!db::complete_job(tx, job.id, job.attempt, now)) {
         // The claim was lost (timed out, or rescued and maybe taken again):
         // roll the effect back.
@@ -448,7 +456,7 @@ void Runner::run_job(const db::JobRow& row, core::Millis claimed_at) {
   }
   if (!st && !claim_lost) {
     const core::Millis now = clock_.now_ms();
-    const bool discard = !is_retryable(st) || job.attempt >= row.max_attempts;
+    const bool discard = discards(st, job.attempt, row.max_attempts);
     const core::Millis retry_at = now + backoff_.jittered_delay_ms(job.attempt);
     core::Status failed = db_.write([&](db::Tx& tx) {
       // Fenced: refused when the attempt timed out or was rescued meanwhile.
