@@ -9,11 +9,17 @@ namespace {
 #define KEY_COLUMNS                                                                       \
   "id, scope, key, method, path, fingerprint, recovery_point, locked_at, order_id, "      \
   "response_status, response_content_type, response_headers, response_body, created_at, " \
-  "last_run_at, gateway_key"
+  "last_run_at, gateway_key, workflow"
 
 constexpr char kFindKey[] =
     "SELECT " KEY_COLUMNS " FROM idempotency_keys WHERE scope = ?1 AND key = ?2";
 constexpr char kFindKeyById[] = "SELECT " KEY_COLUMNS " FROM idempotency_keys WHERE id = ?1";
+// "lock key": the row insert-or-nothing found, re-read inside the write
+// transaction that will run the phase. SQLite's write transaction is
+// exclusive already; a PostgreSQL driver names this statement
+// "... FOR UPDATE", so that two nodes opening one key serialise on the row.
+constexpr char kLockKeyRow[] =
+    "SELECT " KEY_COLUMNS " FROM idempotency_keys WHERE scope = ?1 AND key = ?2";
 // gateway_key: the client's reference (its key, as API.md says checkout
 // passes it on; "scope key" for a scoped client, as before) followed by
 // " ac_" and 128 random bits of our own. The random part makes it name this
@@ -22,16 +28,19 @@ constexpr char kFindKeyById[] = "SELECT " KEY_COLUMNS " FROM idempotency_keys WH
 // no space, so no client key equals it, and the gateway can still count the
 // charges made for a client key (GET /v1/charges?idempotency_key=<client key>,
 // app/fake_gateway.cpp) by its prefix.
-constexpr char kInsertStarted[] =
-    "INSERT INTO idempotency_keys (scope, key, method, path, fingerprint, recovery_point, "
-    "locked_at, created_at, last_run_at, gateway_key) VALUES (?1, ?2, ?3, ?4, ?5, 'started', "
-    "?6, ?6, ?6, CASE ?1 WHEN 'anonymous' THEN ?2 ELSE ?1 || ' ' || ?2 END || ' ac_' || "
-    "lower(hex(randomblob(16)))) "
-    "RETURNING " KEY_COLUMNS;
-constexpr char kInsertFinished[] =
-    "INSERT INTO idempotency_keys (scope, key, method, path, fingerprint, recovery_point, "
-    "response_status, response_content_type, response_headers, response_body, created_at, "
-    "last_run_at) VALUES (?1, ?2, ?3, ?4, ?5, 'finished', ?6, ?7, ?8, ?9, ?10, ?10)";
+//
+// Insert-or-nothing: the UNIQUE (scope, key) decides which of two writers
+// inserts, so no look-up has to come first. ?7 is the workflow; ?8 non-zero
+// gives the key a gateway key (checkout), zero leaves it NULL.
+#define INSERT_KEY                                                                            \
+  "INSERT INTO idempotency_keys (scope, key, method, path, fingerprint, recovery_point, "     \
+  "locked_at, created_at, last_run_at, gateway_key, workflow) VALUES (?1, ?2, ?3, ?4, ?5, "   \
+  "'started', ?6, ?6, ?6, CASE WHEN ?8 THEN CASE ?1 WHEN 'anonymous' THEN ?2 ELSE ?1 || ' ' " \
+  "|| ?2 END || ' ac_' || lower(hex(randomblob(16))) END, ?7) "
+constexpr char kInsertKeyIfAbsent[] =
+    INSERT_KEY "ON CONFLICT (scope, key) DO NOTHING RETURNING " KEY_COLUMNS;
+constexpr char kInsertStarted[] = INSERT_KEY "RETURNING " KEY_COLUMNS;
+#undef INSERT_KEY
 constexpr char kSetRecoveryPoint[] =
     "UPDATE idempotency_keys SET recovery_point = ?2, order_id = coalesce(?3, order_id) "
     "WHERE id = ?1 AND recovery_point <> 'finished'";
@@ -45,10 +54,11 @@ constexpr char kLockKey[] =
 constexpr char kUnlockKey[] = "UPDATE idempotency_keys SET locked_at = NULL WHERE id = ?1";
 constexpr char kReleaseStaleLocks[] =
     "UPDATE idempotency_keys SET locked_at = NULL WHERE locked_at < ?1";
-constexpr char kListAbandoned[] = "SELECT " KEY_COLUMNS
-                                  " FROM idempotency_keys WHERE recovery_point <> 'finished' "
-                                  "AND last_run_at < ?1 AND (locked_at IS NULL OR locked_at < ?2) "
-                                  "ORDER BY last_run_at, id LIMIT ?3";
+constexpr char kListAbandoned[] =
+    "SELECT " KEY_COLUMNS
+    " FROM idempotency_keys WHERE recovery_point <> 'finished' "
+    "AND last_run_at < ?1 AND (locked_at IS NULL OR locked_at < ?2) AND workflow = ?4 "
+    "ORDER BY last_run_at, id LIMIT ?3";
 // Finished (hence unlocked) keys only, by the time they finished: a key that
 // is unfinished or locked is some request's or the completer's work in
 // progress, and deleting it would let the same key start a second order.
@@ -78,6 +88,7 @@ IdempotencyKeyRow key_from(SQLite::Statement& s) {
   r.created_at = s.getColumn(13).getInt64();
   r.last_run_at = s.getColumn(14).getInt64();
   if (!s.getColumn(15).isNull()) r.gateway_key = s.getColumn(15).getString();
+  r.workflow = s.getColumn(16).getString();
   return r;
 }
 
@@ -107,26 +118,40 @@ std::optional<IdempotencyKeyRow> find_idempotency_key_by_id(Conn& conn, std::int
   return key_from(*q);
 }
 
-IdempotencyKeyRow insert_started_key(Tx& tx, const NewIdempotencyKey& key, core::Millis now) {
-  auto q = tx.conn().query(kInsertStarted);
+std::optional<IdempotencyKeyRow> insert_key_if_absent(Tx& tx, const NewIdempotencyKey& key,
+                                                      const std::string& workflow,
+                                                      bool with_gateway_key, core::Millis now) {
+  auto q = tx.conn().query(kInsertKeyIfAbsent);
   bind_key(q, key);
   q->bind(6, static_cast<std::int64_t>(now));
-  q->executeStep();
+  q->bindNoCopy(7, workflow);
+  q->bind(8, with_gateway_key ? 1 : 0);
+  if (!q->executeStep()) return std::nullopt;  // the key exists: nothing inserted
   IdempotencyKeyRow row = key_from(*q);
   q->executeStep();  // to SQLITE_DONE: the RETURNING statement is finished
   return row;
 }
 
-void insert_finished_key(Tx& tx, const NewIdempotencyKey& key, const StoredResponse& response,
-                         core::Millis now) {
-  auto q = tx.conn().query(kInsertFinished);
+std::optional<IdempotencyKeyRow> lock_idempotency_key(Tx& tx, const std::string& scope,
+                                                      const std::string& key) {
+  auto q = tx.conn().query(kLockKeyRow);
+  q->bindNoCopy(1, scope);
+  q->bindNoCopy(2, key);
+  if (!q->executeStep()) return std::nullopt;
+  return key_from(*q);
+}
+
+IdempotencyKeyRow insert_started_key(Tx& tx, const NewIdempotencyKey& key, core::Millis now) {
+  static const std::string kCheckout = "checkout";  // workflow/outcome.h, workflow::kCheckout
+  auto q = tx.conn().query(kInsertStarted);
   bind_key(q, key);
-  q->bind(6, response.status);
-  q->bindNoCopy(7, response.content_type);
-  q->bindNoCopy(8, response.headers_json);
-  q->bindNoCopy(9, response.body);
-  q->bind(10, static_cast<std::int64_t>(now));
-  q->exec();
+  q->bind(6, static_cast<std::int64_t>(now));
+  q->bindNoCopy(7, kCheckout);
+  q->bind(8, 1);
+  q->executeStep();
+  IdempotencyKeyRow row = key_from(*q);
+  q->executeStep();  // to SQLITE_DONE: the RETURNING statement is finished
+  return row;
 }
 
 void set_recovery_point(Tx& tx, std::int64_t id, const std::string& point,
@@ -169,12 +194,14 @@ int release_stale_key_locks(Tx& tx, core::Millis stale_before) {
   return q->exec();
 }
 
-std::vector<IdempotencyKeyRow> list_abandoned_keys(Conn& conn, core::Millis idle_before,
+std::vector<IdempotencyKeyRow> list_abandoned_keys(Conn& conn, const std::string& workflow,
+                                                   core::Millis idle_before,
                                                    core::Millis stale_before, int limit) {
   auto q = conn.query(kListAbandoned);
   q->bind(1, static_cast<std::int64_t>(idle_before));
   q->bind(2, static_cast<std::int64_t>(stale_before));
   q->bind(3, limit);
+  q->bindNoCopy(4, workflow);
   std::vector<IdempotencyKeyRow> out;
   while (q->executeStep()) out.push_back(key_from(*q));
   return out;
