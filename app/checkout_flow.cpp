@@ -3,164 +3,142 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "app/request_scope.h"
 #include "app/views.h"
 #include "core/log.h"
 
 namespace app {
-namespace {
 
-// Database::write, counting its attempts into the request's log line.
-core::Status write(db::Database& db, const std::function<core::Status(db::Tx&)>& phase) {
-  db::TxStats stats;
-  core::Status st = db.write(phase, &stats);
-  request_scope().tx_attempts += stats.attempts;
-  return st;
-}
-
-}  // namespace
-
-Reply CheckoutFlow::start(const KeyRef& key, const services::CheckoutRequest& request) {
-  std::optional<Reply> early;
-  std::optional<db::IdempotencyKeyRow> mine;
-  core::Status st = write(db_, [&](db::Tx& tx) {
-    early.reset();
-    mine.reset();
-    const core::Millis now = clock_.now_ms();
-    if (auto row = db::find_idempotency_key(tx.conn(), key.scope, key.key)) {
-      if ((early = answer_existing(*row, key, now, options_.lock_timeout_ms))) {
-        return core::Status::ok();
-      }
-      if (!db::lock_key(tx, row->id, now, now - options_.lock_timeout_ms)) {
-        early = idempotency_key_in_use();
-        return core::Status::ok();
-      }
-      row->locked_at = now;
-      mine = std::move(*row);
-      return core::Status::ok();
-    }
-    db::IdempotencyKeyRow row = db::insert_started_key(tx, key, now);
-    const std::int64_t order_id = checkout_.create_order(tx, request);
-    db::set_recovery_point(tx, row.id, db::kPointOrderCreated, order_id);
-    row.recovery_point = db::kPointOrderCreated;
-    row.order_id = order_id;
-    mine = std::move(row);
-    return core::Status::ok();
-  });
-  if (!st) return problem_for(st);  // nothing committed: the retry starts afresh
-  if (early) return *early;
+Reply CheckoutFlow::start(WriteContext& w, const services::CheckoutRequest& request) {
+  const KeyRef& ref = *w.key();
+  // Phase 1, one transaction: open the key and, when this request created
+  // it, create the order and move the key to order_created. A retry of an
+  // unfinished key takes its lock (free or stale) and resumes at its
+  // recovery point; nothing else is written.
+  auto opened = workflow::atomic_phase(
+      db_, &keys_, workflow::OpenKey{ref, workflow::kCheckout, /*with_gateway_key=*/true},
+      [&](db::Tx& tx, const workflow::OpenedKey* key) -> core::Result<workflow::Outcome> {
+        if (!key->inserted) return workflow::Outcome{workflow::NoOp{}};
+        return workflow::Outcome{
+            workflow::RecoveryPoint{db::kPointOrderCreated, checkout_.create_order(tx, request)}};
+      },
+      w.attempts());
+  if (!opened) return problem_for(opened.status());  // nothing committed: the retry starts afresh
+  if (opened->answer != workflow::KeyAnswer::kProceed) {
+    w.set_answer(opened->answer);
+    return reply_for(*opened->key, ref);
+  }
   if (options_.crash_after == db::kPointOrderCreated) {
     core::log::warn("test_crash", {{"after", db::kPointOrderCreated}, {"exit_code", 86}});
     std::_Exit(86);
   }
-  return continue_from(*mine).reply;
+  Run done = run(std::move(opened->key->row), w.attempts());
+  w.set_answer(done.answer);
+  return std::move(done.reply);
 }
 
 core::Result<bool> CheckoutFlow::resume(std::int64_t key_id) {
-  std::optional<db::IdempotencyKeyRow> mine;
-  core::Status st = write(db_, [&](db::Tx& tx) {
-    mine.reset();
-    const core::Millis now = clock_.now_ms();
-    if (!db::lock_key(tx, key_id, now, now - options_.lock_timeout_ms)) return core::Status::ok();
-    mine = db::find_idempotency_key_by_id(tx.conn(), key_id);
-    return core::Status::ok();
-  });
-  if (!st) return st;
-  if (!mine) return false;
-  return continue_from(*mine).finished;
+  workflow::Attempts attempts;  // no request log line to count them in
+  auto taken = workflow::atomic_phase(
+      db_, &keys_, workflow::TakeKey{key_id},
+      [](db::Tx&, const workflow::OpenedKey*) -> core::Result<workflow::Outcome> {
+        return workflow::Outcome{workflow::NoOp{}};
+      },
+      attempts);
+  if (!taken) return taken.status();
+  if (taken->answer != workflow::KeyAnswer::kProceed) return false;  // held, or finished
+  return run(std::move(taken->key->row), attempts).finished;
 }
 
-void CheckoutFlow::unlock(std::int64_t key_id) {
-  // If even this fails, the lock goes stale after the lock timeout and the
-  // key can be taken over then.
-  (void)write(db_, [&](db::Tx& tx) {
-    db::unlock_key(tx, key_id);
-    return core::Status::ok();
-  });
+CheckoutFlow::Run CheckoutFlow::give_up(const db::IdempotencyKeyRow& key, Reply reply,
+                                        workflow::Attempts& attempts) {
+  keys_.unlock(db_, key.id, attempts);
+  return {std::move(reply), false};
 }
 
-CheckoutFlow::Outcome CheckoutFlow::continue_from(const db::IdempotencyKeyRow& key) {
-  if (key.recovery_point != db::kPointOrderCreated || !key.order_id) {
-    // `started` is never committed on its own (phase 1 moves it to
-    // order_created in the same transaction); anything else is a bug.
-    unlock(key.id);
-    return {problem(500, "internal", "Internal error",
-                    "the checkout cannot be resumed from " + key.recovery_point),
-            false};
-  }
-  if (!key.gateway_key) {
-    // Every key inserted `started` gets one, and migration 5 gave one to
-    // every key unfinished then.
-    unlock(key.id);
-    return {problem(500, "internal", "Internal error",
-                    "the checkout's key has no gateway key to charge under"),
-            false};
-  }
-  auto order = checkout_.get(*key.order_id);
-  if (!order) {
-    unlock(key.id);
-    return {problem_for(order.status()), false};
-  }
+CheckoutFlow::Run CheckoutFlow::run(db::IdempotencyKeyRow key, workflow::Attempts& attempts) {
+  std::optional<Reply> answered;  // the response this call stored
+  for (;;) {
+    if (key.recovery_point == db::kPointFinished && key.response) {
+      if (answered) return {std::move(*answered), true};
+      return {replay(*key.response), true, workflow::KeyAnswer::kReplay};
+    }
+    if (key.recovery_point != db::kPointOrderCreated || !key.order_id) {
+      // `started` is never committed on its own (phase 1 moves it to
+      // order_created in the same transaction); anything else is a bug.
+      return give_up(key,
+                     problem(500, "internal", "Internal error",
+                             "the checkout cannot be resumed from " + key.recovery_point),
+                     attempts);
+    }
+    // order_created -> finished.
+    if (!key.gateway_key) {
+      // Every key inserted `started` by checkout gets one, and migration 5
+      // gave one to every key unfinished then.
+      return give_up(key,
+                     problem(500, "internal", "Internal error",
+                             "the checkout's key has no gateway key to charge under"),
+                     attempts);
+    }
+    auto order = checkout_.get(*key.order_id);
+    if (!order) return give_up(key, problem_for(order.status()), attempts);
 
-  // Phase 2: no transaction is open here.
-  const services::ChargeResult charge = checkout_.charge(*order, *key.gateway_key);
-  if (charge.outcome == services::ChargeOutcome::kFailed) {
-    core::log::warn("charge_failed", {{"order_id", order->id}, {"error", charge.detail}});
-    unlock(key.id);
-    return {problem(503, "payment-gateway-unavailable", "Payment gateway unavailable",
-                    "the payment gateway did not confirm the charge (" + charge.detail +
-                        "); order " + std::to_string(order->id) +
-                        " is kept: retry with the same Idempotency-Key, the payment is charged "
-                        "at most once")
-                .header("Retry-After", "1"),
-            false};
-  }
+    // Phase 2: no transaction is open here.
+    const services::ChargeResult charge = checkout_.charge(*order, *key.gateway_key);
+    if (charge.outcome == services::ChargeOutcome::kFailed) {
+      core::log::warn("charge_failed", {{"order_id", order->id}, {"error", charge.detail}});
+      return give_up(
+          key,
+          problem(503, "payment-gateway-unavailable", "Payment gateway unavailable",
+                  "the payment gateway did not confirm the charge (" + charge.detail + "); order " +
+                      std::to_string(order->id) +
+                      " is kept: retry with the same Idempotency-Key, the payment is charged "
+                      "at most once")
+              .header("Retry-After", "1"),
+          attempts);
+    }
 
-  // Phase 3.
-  Reply reply;
-  core::Status st = write(db_, [&](db::Tx& tx) {
-    const core::Millis now = clock_.now_ms();
-    auto current = db::find_idempotency_key_by_id(tx.conn(), key.id);
-    if (!current) return core::Status::not_found("the idempotency key was reaped mid-checkout");
-    if (current->response) {
-      // A stale-lock takeover finished it first: answer what it stored.
-      reply = replay(*current->response);
-      return core::Status::ok();
-    }
-    std::optional<std::string> refused;
-    if (charge.outcome == services::ChargeOutcome::kSucceeded) {
-      refused = checkout_.refuse_charge(tx, *order, charge, *key.gateway_key);
-    }
-    if (refused) {
-      // Not a charge for this order: it must never pay it. The order cannot
-      // be paid under this key any more (the gateway answers this key with
-      // that charge for ever), so it ends payment_failed and the answer is
-      // stored.
-      auto failed = checkout_.record_declined(tx, order->id, *refused);
-      if (!failed) return failed.status();
-      reply = problem(502, "payment-charge-mismatch", "Payment not made for this order",
-                      *refused + "; order " + std::to_string(failed->id) +
-                          " is payment_failed and was not paid");
-    } else if (charge.outcome == services::ChargeOutcome::kSucceeded) {
-      auto paid = checkout_.record_paid(tx, order->id, charge.charge_id);
-      if (!paid) return paid.status();
-      reply = json_reply(201, order_json(*paid));
-      reply.header("Location", "/orders/" + std::to_string(paid->id));
-    } else {
-      auto declined = checkout_.record_declined(tx, order->id, charge.detail);
-      if (!declined) return declined.status();
-      reply = problem(402, "payment-declined", "Payment declined",
-                      "the payment gateway declined the payment; order " +
-                          std::to_string(declined->id) + " is payment_failed");
-    }
-    db::finish_key(tx, key.id, to_stored(reply), now);
-    return core::Status::ok();
-  });
-  if (!st) {
-    unlock(key.id);
-    return {problem_for(st), false};
+    // Phase 3, one transaction on the key this caller holds: the order's
+    // outcome and the stored response.
+    Reply reply;
+    auto recorded = workflow::atomic_phase(
+        db_, &keys_, workflow::HeldKey{key.id},
+        [&](db::Tx& tx, const workflow::OpenedKey*) -> core::Result<workflow::Outcome> {
+          std::optional<std::string> refused;
+          if (charge.outcome == services::ChargeOutcome::kSucceeded) {
+            refused = checkout_.refuse_charge(tx, *order, charge, *key.gateway_key);
+          }
+          if (refused) {
+            // Not a charge for this order: it must never pay it. The order
+            // cannot be paid under this key any more (the gateway answers
+            // this key with that charge for ever), so it ends payment_failed
+            // and the answer is stored.
+            auto failed = checkout_.record_declined(tx, order->id, *refused);
+            if (!failed) return failed.status();
+            reply = problem(502, "payment-charge-mismatch", "Payment not made for this order",
+                            *refused + "; order " + std::to_string(failed->id) +
+                                " is payment_failed and was not paid");
+          } else if (charge.outcome == services::ChargeOutcome::kSucceeded) {
+            auto paid = checkout_.record_paid(tx, order->id, charge.charge_id);
+            if (!paid) return paid.status();
+            reply = json_reply(201, order_json(*paid));
+            reply.header("Location", "/orders/" + std::to_string(paid->id));
+          } else {
+            auto declined = checkout_.record_declined(tx, order->id, charge.detail);
+            if (!declined) return declined.status();
+            reply = problem(402, "payment-declined", "Payment declined",
+                            "the payment gateway declined the payment; order " +
+                                std::to_string(declined->id) + " is payment_failed");
+          }
+          return workflow::Outcome{workflow::Response{to_stored(reply)}};
+        },
+        attempts);
+    // A failure rolled back and released the lock (atomic_phase).
+    if (!recorded) return {problem_for(recorded.status()), false};
+    // A stale-lock takeover finished it first: the loop answers what it
+    // stored (kReplay).
+    if (recorded->answer == workflow::KeyAnswer::kProceed) answered = std::move(reply);
+    key = std::move(recorded->key->row);
   }
-  return {reply, true};
 }
 
 }  // namespace app

@@ -20,9 +20,13 @@
 //           503 (not stored). The client's retry, or the completer, resumes
 //           at phase 2.
 //
-// Why this lives in app/: the stored response is the HTTP reply (status,
-// Location, body), and the completer must store exactly what the client
-// would have got.
+// The phases are workflow::atomic_phase calls on the one key engine
+// (workflow/key_engine.h): phase 1 opens the key (OpenKey) and answers a
+// RecoveryPoint, phase 3 answers a Response on the key it holds (HeldKey),
+// and run() is the loop over recovery points that the client's retry and the
+// completer (TakeKey) both enter. What lives here is the HTTP half: the
+// stored response is the HTTP reply (status, Location, body), and the
+// completer must store exactly what the client would have got.
 //
 // Thread-safe: all state is in the database.
 #pragma once
@@ -32,9 +36,12 @@
 
 #include "app/http.h"
 #include "app/idempotency.h"
+#include "app/router.h"
 #include "core/clock.h"
 #include "db/database.h"
 #include "services/checkout.h"
+#include "workflow/atomic_phase.h"
+#include "workflow/key_engine.h"
 
 namespace app {
 
@@ -49,11 +56,15 @@ class CheckoutFlow {
  public:
   CheckoutFlow(db::Database& db, const core::Clock& clock, const services::Checkout& checkout,
                CheckoutFlowOptions options)
-      : db_(db), clock_(clock), checkout_(checkout), options_(std::move(options)) {}
+      : db_(db),
+        checkout_(checkout),
+        options_(std::move(options)),
+        keys_(clock, options_.lock_timeout_ms) {}
 
-  // Runs or resumes the checkout of `key` (already validated and checked by
-  // the idempotency layer's fast path) and returns the reply.
-  Reply start(const KeyRef& key, const services::CheckoutRequest& request);
+  // Runs or resumes the checkout of the request's key (w.key(): already
+  // validated and checked by the idempotency layer's fast path) and returns
+  // the reply; what the key answered goes to w.set_answer.
+  Reply start(WriteContext& w, const services::CheckoutRequest& request);
 
   // The completer's entry: takes the lock of an abandoned key and drives it
   // to `finished`. True when it finished; false when someone else holds it or
@@ -61,18 +72,20 @@ class CheckoutFlow {
   core::Result<bool> resume(std::int64_t key_id);
 
  private:
-  struct Outcome {
+  struct Run {
     Reply reply;
     bool finished = false;
+    workflow::KeyAnswer answer = workflow::KeyAnswer::kProceed;
   };
-  // Continues a key this caller holds the lock of, from its recovery point.
-  Outcome continue_from(const db::IdempotencyKeyRow& key);
-  void unlock(std::int64_t key_id);
+  // The loop over recovery points, from a key this caller holds the lock of.
+  Run run(db::IdempotencyKeyRow key, workflow::Attempts& attempts);
+  // Releases the lock, with the reply of a failure that is not stored.
+  Run give_up(const db::IdempotencyKeyRow& key, Reply reply, workflow::Attempts& attempts);
 
   db::Database& db_;
-  const core::Clock& clock_;
   const services::Checkout& checkout_;
   const CheckoutFlowOptions options_;
+  const workflow::KeyEngine keys_;
 };
 
 }  // namespace app

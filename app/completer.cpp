@@ -2,6 +2,7 @@
 
 #include "core/log.h"
 #include "db/idempotency.h"
+#include "workflow/outcome.h"
 
 namespace app {
 
@@ -9,16 +10,15 @@ core::Result<int> Completer::run_once() {
   const core::Millis now = clock_.now_ms();
   std::vector<db::IdempotencyKeyRow> abandoned;
   core::Status st = db_.read([&](db::Conn& c) {
-    abandoned = db::list_abandoned_keys(c, now - options_.after_ms, now - options_.lock_timeout_ms,
-                                        options_.batch);
+    // Only checkout leaves keys unfinished; single-phase writes commit theirs
+    // finished.
+    abandoned = db::list_abandoned_keys(c, workflow::kCheckout, now - options_.after_ms,
+                                        now - options_.lock_timeout_ms, options_.batch);
     return core::Status::ok();
   });
   if (!st) return st;
   int finished = 0;
   for (const auto& key : abandoned) {
-    // Only checkout leaves keys unfinished; single-phase writes commit theirs
-    // finished.
-    if (key.path != "/checkout") continue;
     auto done = flow_.resume(key.id);
     if (!done) {
       core::log::warn("completer_failed", {{"key_id", key.id},

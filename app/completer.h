@@ -1,7 +1,8 @@
 // app::Completer: drives idempotency keys abandoned mid-way to `finished`
 // (rocket-rides-atomic's completer).
 //
-// A key is abandoned when it is not finished, nobody touched it for
+// A key is abandoned when it belongs to the checkout workflow
+// (idempotency_keys.workflow), is not finished, nobody touched it for
 // `after_ms` (--completer-after), and its lock is free or older than the lock
 // timeout: its client gave up after a 503, or the process died between
 // phases. run_once() resumes each such checkout at its recovery point through

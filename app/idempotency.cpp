@@ -5,7 +5,6 @@
 #include <nlohmann/json.hpp>
 
 #include "app/auth.h"
-#include "app/request_scope.h"
 
 namespace app {
 namespace {
@@ -90,65 +89,30 @@ Reply idempotency_key_in_use() {
       .header("Retry-After", "1");
 }
 
-std::optional<Reply> answer_existing(const db::IdempotencyKeyRow& row, const KeyRef& ref,
-                                     core::Millis now, core::Millis lock_timeout_ms) {
-  if (row.fingerprint != ref.fingerprint) {
-    // Anonymous clients share one key space, so the detail says what differs
-    // and never echoes the other request (its path may hold an email).
-    const char* what = row.method != ref.method ? "a different method"
-                       : row.path != ref.path   ? "a different path"
-                                                : "a different query or body";
-    return problem(422, kKeyMismatch, "Idempotency key mismatch",
-                   std::string("this Idempotency-Key was used with another request (") + what +
-                       "); use a new key for a new request");
+Reply reply_for(const workflow::OpenedKey& key, const KeyRef& ref) {
+  const db::IdempotencyKeyRow& row = key.row;
+  switch (key.answer) {
+    case workflow::KeyAnswer::kMismatch: {
+      // Anonymous clients share one key space, so the detail says what
+      // differs and never echoes the other request (its path may hold an
+      // email).
+      const char* what = row.method != ref.method ? "a different method"
+                         : row.path != ref.path   ? "a different path"
+                                                  : "a different query or body";
+      return problem(422, kKeyMismatch, "Idempotency key mismatch",
+                     std::string("this Idempotency-Key was used with another request (") + what +
+                         "); use a new key for a new request");
+    }
+    case workflow::KeyAnswer::kReplay:
+      if (row.response) return replay(*row.response);
+      break;
+    case workflow::KeyAnswer::kInUse:
+      return idempotency_key_in_use();
+    case workflow::KeyAnswer::kProceed:
+      break;
   }
-  if (row.response) return replay(*row.response);
-  if (row.locked_at && *row.locked_at > now - lock_timeout_ms) {
-    return idempotency_key_in_use();
-  }
-  return std::nullopt;
-}
-
-Reply IdempotentWriteContext::transact(const Phase& phase) {
-  Reply reply;
-  bool phase_failed = false;
-  db::TxStats stats;
-  core::Status st = db_.write(
-      [&](db::Tx& tx) {
-        phase_failed = false;
-        const core::Millis now = clock_.now_ms();
-        std::optional<std::int64_t> unfinished_id;
-        if (auto row = db::find_idempotency_key(tx.conn(), key_.scope, key_.key)) {
-          // Finished by a concurrent request while this one waited for the
-          // lock (or a mismatch, or locked by a live request): nothing is
-          // written.
-          if (auto answer = answer_existing(*row, key_, now, lock_timeout_ms_)) {
-            reply = *answer;
-            return core::Status::ok();
-          }
-          unfinished_id = row->id;  // left unfinished, lock free or stale: take it over
-        }
-        reply = phase(tx);
-        if (reply.status >= 500) {
-          phase_failed = true;
-          return core::Status::internal("phase answered " + std::to_string(reply.status));
-        }
-        if (unfinished_id) {
-          db::finish_key(tx, *unfinished_id, to_stored(reply), now);
-        } else {
-          db::insert_finished_key(tx, key_, to_stored(reply), now);
-        }
-        return core::Status::ok();
-      },
-      &stats);
-  request_scope().tx_attempts += stats.attempts;
-  if (!st) return phase_failed ? reply : problem_for(st);
-  return reply;
-}
-
-const KeyRef* idempotency_key_of(const WriteContext& w) {
-  const auto* keyed = dynamic_cast<const IdempotentWriteContext*>(&w);
-  return keyed ? &keyed->key() : nullptr;
+  return problem_for(core::Status::internal(std::string("no reply for a key that answered ") +
+                                            workflow::answer_name(key.answer)));
 }
 
 core::metrics::Counter& idempotency_conflicts(std::string_view outcome) {
@@ -161,31 +125,28 @@ core::metrics::Counter& idempotency_conflicts(std::string_view outcome) {
       .with({std::string(outcome)});
 }
 
-void count_key_answer(const Reply& reply) {
-  for (const auto& [name, value] : reply.headers) {
-    if (name == "Idempotent-Replayed") {
-      static core::metrics::Counter& replays = core::metrics::idempotent_replays();
+void count_key_answer(workflow::KeyAnswer answer) {
+  static core::metrics::Counter& replays = core::metrics::idempotent_replays();
+  static core::metrics::Counter& mismatches = idempotency_conflicts("mismatch");
+  static core::metrics::Counter& in_use = idempotency_conflicts("in_use");
+  switch (answer) {
+    case workflow::KeyAnswer::kReplay:
       replays.inc();
-      return;
-    }
-  }
-  if ((reply.status != 409 && reply.status != 422) || reply.content_type != kProblemType) return;
-  // Only refusals reach here, so parsing the small problem body is cheap.
-  const auto body = nlohmann::json::parse(reply.body, nullptr, false);
-  if (!body.is_object()) return;
-  const std::string type = body.value("type", "");
-  if (type == std::string("/problems/") + kKeyMismatch) {
-    static core::metrics::Counter& mismatches = idempotency_conflicts("mismatch");
-    mismatches.inc();
-  } else if (type == std::string("/problems/") + kKeyInUse) {
-    static core::metrics::Counter& in_use = idempotency_conflicts("in_use");
-    in_use.inc();
+      break;
+    case workflow::KeyAnswer::kMismatch:
+      mismatches.inc();
+      break;
+    case workflow::KeyAnswer::kInUse:
+      in_use.inc();
+      break;
+    case workflow::KeyAnswer::kProceed:
+      break;
   }
 }
 
 Router::WriteLayer make_idempotency_layer(const core::Clock& clock, core::Millis lock_timeout_ms) {
-  return [&clock, lock_timeout_ms](const httplib::Request& req, const WriteHandler& handler,
-                                   db::Database& db) -> Reply {
+  return [keys = workflow::KeyEngine(clock, lock_timeout_ms)](
+             const httplib::Request& req, const WriteHandler& handler, db::Database& db) -> Reply {
     if (!req.has_header("Idempotency-Key")) {
       WriteContext plain(db, req);
       return handler(req, plain);
@@ -196,23 +157,21 @@ Router::WriteLayer make_idempotency_layer(const core::Clock& clock, core::Millis
                      "the Idempotency-Key header must be 1 to 255 visible ASCII characters "
                      "(no spaces or control characters)");
     }
-    KeyRef ref{client_scope(req), key, req.method, req.path,
-               request_fingerprint(req.method, req.target, req.body)};
-    std::optional<Reply> early;
+    const KeyRef ref{client_scope(req), key, req.method, req.path,
+                     request_fingerprint(req.method, req.target, req.body)};
+    std::optional<workflow::OpenedKey> early;
     core::Status st = db.read([&](db::Conn& c) {
-      if (auto row = db::find_idempotency_key(c, ref.scope, ref.key)) {
-        early = answer_existing(*row, ref, clock.now_ms(), lock_timeout_ms);
-      }
+      early = keys.look(c, ref);
       return core::Status::ok();
     });
     if (!st) return problem_for(st);
     if (early) {
-      count_key_answer(*early);
-      return *early;
+      count_key_answer(early->answer);
+      return reply_for(*early, ref);
     }
-    IdempotentWriteContext keyed(db, req, std::move(ref), clock, lock_timeout_ms);
+    WriteContext keyed(db, req, &ref, &keys);
     Reply reply = handler(req, keyed);
-    count_key_answer(reply);  // a replay or refusal found inside the transaction
+    count_key_answer(keyed.answer());  // a replay or refusal found inside the transaction
     return reply;
   };
 }

@@ -1,36 +1,36 @@
 // The idempotency layer (API.md "Idempotency-Key"): every POST, PUT and
-// DELETE goes through it, installed once with Router::set_write_layer.
+// DELETE goes through it, installed once with Router::set_write_layer. It is
+// the HTTP side of the key engine (workflow/key_engine.h): header syntax,
+// client scope, request fingerprint, the reply <-> stored-response
+// conversion, and the metrics of what a key answered.
 //
 // For a request with an Idempotency-Key header:
 // 1. The key must be 1-255 visible ASCII characters (0x21-0x7E), else 400
 //    /problems/invalid-idempotency-key. Keys are scoped per client: by the
 //    SHA-256 of the bearer token when `Authorization: Bearer` is sent, else
 //    one anonymous scope.
-// 2. Fast path, on a read connection, no write lock: a finished key with the
-//    same fingerprint (SHA-256 of method, request target = path + query, and
-//    body) is replayed: stored status, Content-Type, stored headers
-//    (Location, Retry-After) and body byte for byte, plus
-//    `Idempotent-Replayed: true`. Another fingerprint -> 422
+// 2. Fast path, on a read connection, no write lock (KeyEngine::look): a
+//    finished key with the same fingerprint (SHA-256 of method, request
+//    target = path + query, and body) is replayed: stored status,
+//    Content-Type, stored headers (Location, Retry-After) and body byte for
+//    byte, plus `Idempotent-Replayed: true`. Another fingerprint -> 422
 //    /problems/idempotency-key-mismatch. A key locked less than
 //    --idempotency-lock-timeout ago -> 409 /problems/idempotency-key-in-use
 //    with Retry-After.
-// 3. Otherwise the handler runs with an IdempotentWriteContext. Its
-//    transact() re-checks the key inside the IMMEDIATE transaction (the fast
-//    path may have raced), runs the phase and inserts the key, finished with
-//    the reply, in that same transaction: business rows, audit rows, staged
-//    jobs and the stored response commit together. Single-phase writes need
-//    no in-flight lock row: IMMEDIATE serialises writers, so a concurrent
-//    request with the same key waits for the lock and then finds the replay.
-//    Multi-phase routes (checkout) use the key record's recovery points
-//    directly (app/checkout_flow.h).
+// 3. Otherwise the handler runs with a WriteContext holding the key. Its
+//    transact() is one workflow::atomic_phase: it opens the key inside the
+//    IMMEDIATE transaction (insert-or-nothing, then lock; the fast path may
+//    have raced), runs the phase and finishes the key with the reply in that
+//    same transaction: business rows, audit rows, staged jobs and the stored
+//    response commit together, and a concurrent request with the same key
+//    then finds the replay. Checkout runs its phases on the same engine
+//    (app/checkout_flow.h).
 // - A handler that refuses before transact() (validation) stores nothing. A
-//   phase answering 5xx, or a storage failure (busy, full), rolls back and
-//   stores nothing: the retry runs afresh.
-// Without the header, the handler gets a plain WriteContext.
+//   phase that fails (its Status, or a storage failure: busy, full) rolls
+//   back and stores nothing: the retry runs afresh.
+// Without the header, the handler gets a WriteContext without a key.
 #pragma once
 
-#include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 
@@ -39,10 +39,11 @@
 #include "core/clock.h"
 #include "core/metrics.h"
 #include "db/idempotency.h"
+#include "workflow/key_engine.h"
 
 namespace app {
 
-using KeyRef = db::NewIdempotencyKey;  // scope, key, method, path, fingerprint
+using KeyRef = workflow::KeyRequest;  // scope, key, method, path, fingerprint
 
 inline constexpr char kAnonymousScope[] = "anonymous";
 
@@ -61,42 +62,18 @@ Reply replay(const db::StoredResponse& stored);
 
 Reply idempotency_key_in_use();
 
-// What an existing key record answers for a request with `ref`: a mismatch
-// (422), the replay, or in-use (409) while its lock is fresh; nullopt when
-// the request may proceed (unfinished, lock free or stale).
-std::optional<Reply> answer_existing(const db::IdempotencyKeyRow& row, const KeyRef& ref,
-                                     core::Millis now, core::Millis lock_timeout_ms);
-
-class IdempotentWriteContext final : public WriteContext {
- public:
-  IdempotentWriteContext(db::Database& db, const httplib::Request& req, KeyRef key,
-                         const core::Clock& clock, core::Millis lock_timeout_ms)
-      : WriteContext(db, req),
-        key_(std::move(key)),
-        clock_(clock),
-        lock_timeout_ms_(lock_timeout_ms) {}
-
-  Reply transact(const Phase& phase) override;
-  bool has_idempotency_key() const override { return true; }
-  const KeyRef& key() const noexcept { return key_; }
-
- private:
-  KeyRef key_;
-  const core::Clock& clock_;
-  core::Millis lock_timeout_ms_;
-};
-
-// The key of a request, when it sent one (null for a plain WriteContext).
-const KeyRef* idempotency_key_of(const WriteContext& w);
+// The reply for a key that answered by itself (replay, mismatch 422, in use
+// 409) to the request `ref`.
+Reply reply_for(const workflow::OpenedKey& key, const KeyRef& ref);
 
 // Metrics (one source: the core::metrics registry). The layer counts each
-// keyed request once, from the reply it answers with: a replay increments
-// core::metrics::idempotent_replays(), a 422 mismatch or 409 in-use
-// increments idempotency_conflicts(). Phases do not count: in group mode a
-// phase may run again after a lost transaction, and on the writer thread.
+// keyed request once, from what its key answered: a replay increments
+// core::metrics::idempotent_replays(), a mismatch or in-use increments
+// idempotency_conflicts(). Phases do not count: in group mode a phase may
+// run again after a lost transaction, and on the writer thread.
 // outcome: "mismatch" or "in_use".
 core::metrics::Counter& idempotency_conflicts(std::string_view outcome);
-void count_key_answer(const Reply& reply);
+void count_key_answer(workflow::KeyAnswer answer);
 
 // The layer for Router::set_write_layer. `clock` must outlive the router.
 Router::WriteLayer make_idempotency_layer(const core::Clock& clock, core::Millis lock_timeout_ms);

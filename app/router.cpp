@@ -2,26 +2,42 @@
 
 #include <algorithm>
 
+#include "app/idempotency.h"
 #include "app/openapi.h"
 #include "app/request_scope.h"
 
 namespace app {
 
+core::Result<Reply> refusal_or_failure(const core::Status& status) {
+  if (workflow::is_refusal(status)) return problem_for(status);
+  return status;
+}
+
+WriteContext::~WriteContext() {
+  request_scope().tx_attempts += attempts_.transactions;
+}
+
 Reply WriteContext::transact(const Phase& phase) {
   Reply reply;
-  db::TxStats stats;
-  core::Status st = db_.write(
-      [&](db::Tx& tx) {
-        reply = phase(tx);
-        if (reply.status >= 500)
-          return core::Status::internal("phase answered " + std::to_string(reply.status));
-        return core::Status::ok();
+  const workflow::KeySource source =
+      key_ != nullptr ? workflow::KeySource(workflow::OpenKey{*key_, workflow::kSinglePhase})
+                      : workflow::KeySource(workflow::NoKey{});
+  auto done = workflow::atomic_phase(
+      db_, keys_, source,
+      [&](db::Tx& tx, const workflow::OpenedKey* key) -> core::Result<workflow::Outcome> {
+        auto r = phase(tx);
+        if (!r) return r.status();
+        reply = std::move(*r);
+        if (key == nullptr) return workflow::Outcome{workflow::NoOp{}};
+        return workflow::Outcome{workflow::Response{to_stored(reply)}};
       },
-      &stats);
-  request_scope().tx_attempts += stats.attempts;
-  if (!st) {
-    if (reply.status >= 500) return reply;
-    return problem_for(st);
+      attempts_);
+  if (!done) return problem_for(done.status());
+  if (done->answer != workflow::KeyAnswer::kProceed) {
+    // Finished, refused or taken by a concurrent request while this one
+    // waited for the write lock: nothing was written.
+    answer_ = done->answer;
+    return reply_for(*done->key, *key_);
   }
   return reply;
 }

@@ -4,8 +4,8 @@
 // hook can tell an unknown route (404) from a known route asked with the
 // wrong method (405 + Allow). Write routes (POST, PUT, DELETE) are registered
 // through write(), which hands the handler a WriteContext: the only way a
-// route writes, and the seam where the idempotency layer stores the reply in
-// the same transaction as the change.
+// route writes, and the seam where the key engine (workflow/) stores the
+// reply in the same transaction as the change.
 #pragma once
 
 #include <functional>
@@ -17,6 +17,8 @@
 
 #include "app/http.h"
 #include "db/database.h"
+#include "workflow/atomic_phase.h"
+#include "workflow/key_engine.h"
 
 namespace app {
 
@@ -24,33 +26,61 @@ class WriteContext;
 
 using ReadHandler = std::function<Reply(const httplib::Request&)>;
 using WriteHandler = std::function<Reply(const httplib::Request&, WriteContext&)>;
-using Phase = std::function<Reply(db::Tx&)>;
+// A write route's phase: a reply commits (and, with an Idempotency-Key, is
+// stored with the key); an error Status rolls back and becomes its problem
+// reply (a failure: the client's retry runs afresh). A refusal the client
+// must get again is a reply: refusal_or_failure.
+using Phase = std::function<core::Result<Reply>(db::Tx&)>;
 
-// Wraps a write route's phase. The default runs the phase in one
-// Database::write; the idempotency layer installs its own.
+// A service's error inside a phase, as the phase returns it: a refusal
+// (invalid, not found, conflict; workflow::is_refusal) is the request's own
+// answer, committed and stored like any reply; any other error rolls back.
+core::Result<Reply> refusal_or_failure(const core::Status& status);
+
+// What a write route writes through: the request's key, when it sent one,
+// and the one workflow::atomic_phase that runs its phase. Made by the
+// router's write layer (app/idempotency.h), one per request.
 class WriteContext {
  public:
-  WriteContext(db::Database& db, const httplib::Request& req) : db_(db), req_(req) {}
-  virtual ~WriteContext() = default;
+  // `key` and `keys` are null for a request without an Idempotency-Key.
+  WriteContext(db::Database& db, const httplib::Request& req,
+               const workflow::KeyRequest* key = nullptr, const workflow::KeyEngine* keys = nullptr)
+      : db_(db), req_(req), key_(key), keys_(keys) {}
+  // Adds the write attempts this request made to its log line.
+  ~WriteContext();
   WriteContext(const WriteContext&) = delete;
   WriteContext& operator=(const WriteContext&) = delete;
 
-  // Runs `phase` in one IMMEDIATE transaction and returns its reply. A reply
-  // of 5xx rolls back; any other commits. A storage failure (busy, full,
-  // internal) rolls back and becomes its problem reply.
-  virtual Reply transact(const Phase& phase);
+  // Runs `phase` as one atomic phase (one IMMEDIATE transaction). With a
+  // key, the key is opened in that transaction (insert-or-nothing, then
+  // lock) and finished with the reply; a replay, mismatch or in-use answer
+  // found there is returned instead and the phase does not run. A storage
+  // failure (busy, full, internal) rolls back and becomes its problem reply.
+  Reply transact(const Phase& phase);
 
   // True when the client sent an Idempotency-Key (replays are then answered by
   // the idempotency layer, and handlers must not take read-only shortcuts that
   // would skip storing the reply).
-  virtual bool has_idempotency_key() const { return false; }
+  bool has_idempotency_key() const noexcept { return key_ != nullptr; }
+  const workflow::KeyRequest* key() const noexcept { return key_; }
+  const workflow::KeyEngine* keys() const noexcept { return keys_; }
+
+  // What the key answered inside a transaction (kProceed when the request
+  // ran), for the layer's metrics.
+  workflow::KeyAnswer answer() const noexcept { return answer_; }
+  void set_answer(workflow::KeyAnswer answer) noexcept { answer_ = answer; }
+  workflow::Attempts& attempts() noexcept { return attempts_; }
 
   db::Database& db() noexcept { return db_; }
   const httplib::Request& request() const noexcept { return req_; }
 
- protected:
+ private:
   db::Database& db_;
   const httplib::Request& req_;
+  const workflow::KeyRequest* key_;
+  const workflow::KeyEngine* keys_;
+  workflow::KeyAnswer answer_ = workflow::KeyAnswer::kProceed;
+  workflow::Attempts attempts_;
 };
 
 class Router {

@@ -51,9 +51,10 @@ void register_anagram_routes(Router& router, Context& ctx) {
   router.del(R"(/anagrams/([^/]+))", [&ctx](const httplib::Request& req, WriteContext& w) {
     auto word = services::normalize_word(req.matches[1].str());
     if (!word) return invalid_word(word.status().message());
-    return w.transact([&](db::Tx& tx) {
+    return w.transact([&](db::Tx& tx) -> core::Result<Reply> {
       core::Status st = ctx.anagrams.remove(tx, *word);
-      return st ? no_content() : problem_for(st);
+      if (!st) return refusal_or_failure(st);
+      return no_content();
     });
   });
 }

@@ -9,8 +9,7 @@ namespace app {
 
 void register_checkout_routes(Router& router, Context& ctx) {
   router.post(R"(/checkout)", [&ctx](const httplib::Request& req, WriteContext& w) {
-    const KeyRef* key = idempotency_key_of(w);
-    if (key == nullptr) {
+    if (!w.has_idempotency_key()) {
       return problem(400, "idempotency-key-required", "Idempotency-Key required",
                      "POST /checkout needs an Idempotency-Key header (1-255 visible ASCII "
                      "characters), so that a retry never charges twice");
@@ -23,7 +22,7 @@ void register_checkout_routes(Router& router, Context& ctx) {
                      bad->slug == "invalid-email" ? "Invalid email address" : "Invalid checkout",
                      bad->detail);
     }
-    return ctx.checkout_flow.start(*key, request);
+    return ctx.checkout_flow.start(w, request);
   });
   router.get(R"(/orders/([^/]+))", [&ctx](const httplib::Request& req) {
     auto id = parse_id(req.matches[1].str());

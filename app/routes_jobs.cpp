@@ -57,13 +57,13 @@ void register_job_routes(Router& router, Context& ctx) {
   auto transition = [&ctx](const httplib::Request& req, WriteContext& w, bool retry) {
     auto id = parse_id(req.matches[1].str());
     if (!id) return problem(404, "not-found", "Not found", "no such job");
-    return w.transact([&](db::Tx& tx) {
+    return w.transact([&](db::Tx& tx) -> core::Result<Reply> {
       auto job = retry ? ctx.jobs_admin.retry(tx, *id) : ctx.jobs_admin.cancel(tx, *id);
       if (job) return json_reply(200, job_json(*job));
       if (job.status().code() == core::Code::kConflict) {
         return problem(409, "invalid-transition", "Invalid transition", job.status().message());
       }
-      return problem_for(job.status());
+      return refusal_or_failure(job.status());
     });
   };
   router.post(R"(/jobs/([^/]+)/retry)", [transition](const httplib::Request& req, WriteContext& w) {

@@ -61,13 +61,13 @@ void register_product_routes(Router& router, Context& ctx) {
   router.post(R"(/products/([^/]+)/approve)", [&ctx](const httplib::Request& req, WriteContext& w) {
     auto id = parse_id(req.matches[1].str());
     if (!id) return no_such_product();
-    return w.transact([&](db::Tx& tx) {
+    return w.transact([&](db::Tx& tx) -> core::Result<Reply> {
       auto product = ctx.products.approve(tx, *id);
       if (product) return json_reply(200, product_json(*product));
       if (product.status().code() == core::Code::kConflict) {
         return problem(409, "invalid-transition", "Invalid transition", product.status().message());
       }
-      return problem_for(product.status());
+      return refusal_or_failure(product.status());
     });
   });
 }

@@ -3,9 +3,13 @@
 // stored response (API.md "Idempotency-Key"; the table is in migration 3).
 //
 // Recovery points: `started` -> `order_created` -> `finished` (checkout), or
-// straight to `finished` (every single-phase write, in its own transaction).
-// A row is `locked` (locked_at set) while a request or the completer works on
-// it; a lock older than the lock timeout may be taken over.
+// `started` -> `finished` inside one transaction (every single-phase write),
+// so a single-phase key is never seen unfinished. A row is `locked`
+// (locked_at set) while a request or the completer works on it; a lock older
+// than the lock timeout may be taken over. Each row names its workflow
+// (workflow/key_engine.h; migration 6): the completer resumes one workflow's
+// keys by that name. The vocabulary of outcomes lives in workflow/; these are
+// the statements.
 #pragma once
 
 #include <cstdint>
@@ -53,6 +57,7 @@ struct IdempotencyKeyRow {
   // schema 5 keep the key they were charged under. Unset for single-phase
   // keys.
   std::optional<std::string> gateway_key;
+  std::string workflow;  // "checkout" or "single_phase" (workflow/outcome.h)
 };
 
 struct NewIdempotencyKey {
@@ -67,13 +72,24 @@ std::optional<IdempotencyKeyRow> find_idempotency_key(Conn& conn, const std::str
                                                       const std::string& key);
 std::optional<IdempotencyKeyRow> find_idempotency_key_by_id(Conn& conn, std::int64_t id);
 
-// Inserts a key at `started`, locked at `now`, with a new gateway_key. Throws (kConflict) when the
-// (scope, key) exists: callers look it up first in the same IMMEDIATE
-// transaction, which no other writer can interleave with.
+// Insert-or-nothing, the first half of opening a key: inserts `key` for
+// `workflow` at `started`, locked at `now` (with a new gateway_key when
+// `with_gateway_key`), or does nothing when (scope, key) exists. Returns the
+// row it inserted, nullopt when it did nothing. Correct without a single
+// writer: the UNIQUE (scope, key) decides, not a look-up before.
+std::optional<IdempotencyKeyRow> insert_key_if_absent(Tx& tx, const NewIdempotencyKey& key,
+                                                      const std::string& workflow,
+                                                      bool with_gateway_key, core::Millis now);
+// The second half: the row of (scope, key), locked for the rest of `tx`
+// ("lock key": SELECT ... FOR UPDATE on an engine with row locks; SQLite's
+// write transaction is already exclusive). nullopt when it does not exist.
+std::optional<IdempotencyKeyRow> lock_idempotency_key(Tx& tx, const std::string& scope,
+                                                      const std::string& key);
+// Inserts a checkout key at `started`, locked at `now`, with a new
+// gateway_key; throws (kConflict) when the (scope, key) exists. Tests use it
+// to stage a key in flight; the key engine opens keys with
+// insert_key_if_absent.
 IdempotencyKeyRow insert_started_key(Tx& tx, const NewIdempotencyKey& key, core::Millis now);
-// Inserts a key already finished with `response` (single-phase writes).
-void insert_finished_key(Tx& tx, const NewIdempotencyKey& key, const StoredResponse& response,
-                         core::Millis now);
 
 // Moves an unfinished key to `point` (keeping its lock), recording the order.
 void set_recovery_point(Tx& tx, std::int64_t id, const std::string& point,
@@ -90,9 +106,10 @@ void unlock_key(Tx& tx, std::int64_t id);
 // another live process may hold the others.
 int release_stale_key_locks(Tx& tx, core::Millis stale_before);
 
-// Unfinished keys untouched since `idle_before` whose lock is free or older
-// than `stale_before`, oldest first.
-std::vector<IdempotencyKeyRow> list_abandoned_keys(Conn& conn, core::Millis idle_before,
+// Unfinished keys of `workflow` untouched since `idle_before` whose lock is
+// free or older than `stale_before`, oldest first.
+std::vector<IdempotencyKeyRow> list_abandoned_keys(Conn& conn, const std::string& workflow,
+                                                   core::Millis idle_before,
                                                    core::Millis stale_before, int limit);
 // Deletes up to `limit` finished keys that finished before `finished_before`.
 // Never an unfinished or locked key: that is a request's or the completer's

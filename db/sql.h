@@ -53,8 +53,9 @@ enum class Sql : std::uint16_t {
   // db/idempotency.cpp
   kFindKey,
   kFindKeyById,
+  kLockKeyRow,
+  kInsertKeyIfAbsent,
   kInsertStarted,
-  kInsertFinished,
   kSetRecoveryPoint,
   kFinishKey,
   kLockKey,

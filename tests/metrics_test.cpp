@@ -242,20 +242,47 @@ TEST_CASE_FIXTURE(Fixture, "counts each replay once, on the fast path and inside
   CHECK(value(after, mismatch) - value(before, mismatch) == 1);
 }
 
-TEST_CASE("counts a key in use as an idempotency conflict, and nothing for other refusals") {
+TEST_CASE("counts each key answer once by its kind, and nothing for a request that proceeds") {
   auto& in_use = app::idempotency_conflicts("in_use");
   auto& mismatch = app::idempotency_conflicts("mismatch");
   auto& replays = core::metrics::idempotent_replays();
   const auto in_use_before = in_use.value();
   const auto mismatch_before = mismatch.value();
   const auto replays_before = replays.value();
-  app::count_key_answer(app::idempotency_key_in_use());
-  app::count_key_answer(app::problem(409, "conflict", "Conflict", "no"));
-  app::count_key_answer(app::problem(422, "invalid", "Invalid request", "no"));
-  app::count_key_answer(app::json_reply(201, {{"id", 1}}));
+  app::count_key_answer(workflow::KeyAnswer::kInUse);
+  app::count_key_answer(workflow::KeyAnswer::kProceed);
+  app::count_key_answer(workflow::KeyAnswer::kMismatch);
+  app::count_key_answer(workflow::KeyAnswer::kReplay);
+  app::count_key_answer(workflow::KeyAnswer::kReplay);
   CHECK(in_use.value() - in_use_before == 1);
-  CHECK(mismatch.value() - mismatch_before == 0);
-  CHECK(replays.value() - replays_before == 0);
+  CHECK(mismatch.value() - mismatch_before == 1);
+  CHECK(replays.value() - replays_before == 2);
+}
+
+TEST_CASE_FIXTURE(Fixture,
+                  "a keyed write refused with 409 or 422 by its route is no key conflict") {
+  // The answer is counted from what the key said, not read back from the
+  // reply: a route's own 409 and 422 leave the conflict counters alone.
+  const std::string in_use = R"(aftercommit_idempotency_conflicts_total{outcome="in_use"})";
+  const std::string mismatch = R"(aftercommit_idempotency_conflicts_total{outcome="mismatch"})";
+  const auto before = scrape();
+  auto created =
+      request(http, "POST", "/products", R"({"name": "Lamp", "owner_email": "o@example.com"})",
+              "application/json", {{"Idempotency-Key", "metrics-route-1"}});
+  REQUIRE(created.status == 201);
+  const std::string id = std::to_string(created.json()["id"].get<std::int64_t>());
+  REQUIRE(request(http, "POST", "/products/" + id + "/approve", "", "application/json").status ==
+          200);
+  auto again = request(http, "POST", "/products/" + id + "/approve", "", "application/json",
+                       {{"Idempotency-Key", "metrics-route-2"}});
+  CHECK(again.status == 409);
+  CHECK(again.json()["type"] == "/problems/invalid-transition");
+  auto invalid = request(http, "POST", "/anagrams", R"({"words": []})", "application/json",
+                         {{"Idempotency-Key", "metrics-route-3"}});
+  CHECK(invalid.status == 422);
+  const auto after = scrape();
+  CHECK(value(after, in_use) - value(before, in_use) == 0);
+  CHECK(value(after, mismatch) - value(before, mismatch) == 0);
 }
 
 namespace {

@@ -257,6 +257,51 @@ TEST_CASE_FIXTURE(CheckoutFixture, "the reaper never deletes an unfinished or lo
 }
 
 TEST_CASE_FIXTURE(CheckoutFixture,
+                  "the completer resumes keys by their workflow and the reaper reaps both kinds") {
+  // Each key names its workflow when it is opened.
+  REQUIRE(request(http, "PUT", "/users/single%40example.com", "", "application/json",
+                  {{"Idempotency-Key", "single"}})
+              .status == 201);
+  REQUIRE(checkout(checkout_body("tok_visa"), "paid").status == 201);
+  REQUIRE(key_row("single"));
+  CHECK(key_row("single")->workflow == "single_phase");
+  CHECK_FALSE(key_row("single")->gateway_key);
+  CHECK(key_row("paid")->workflow == "checkout");
+
+  // Two abandoned checkouts; one is relabelled single_phase. The completer
+  // goes by the workflow column, not by the path both keys share: it
+  // resumes the checkout and leaves the other alone.
+  const std::int64_t resumed = abandoned_checkout("resumed", checkout_body("tok_visa"));
+  const std::int64_t left = abandoned_checkout("left", checkout_body("tok_visa"));
+  REQUIRE(server.app()
+              .db()
+              .write([&](db::Tx& tx) {
+                tx.conn().exec(
+                    "UPDATE idempotency_keys SET workflow = 'single_phase' WHERE key = 'left'");
+                return core::Status::ok();
+              })
+              .is_ok());
+  REQUIRE(key_row("left")->path == "/checkout");
+  clock.advance(config.completer_after_ms + 1);
+  auto done = server.app().completer().run_once();
+  REQUIRE(done.is_ok());
+  CHECK(*done == 1);
+  CHECK(order(resumed)["state"] != "pending");
+  CHECK(order(left)["state"] == "pending");
+  CHECK(key_row("resumed")->recovery_point == "finished");
+  CHECK(key_row("left")->recovery_point == "order_created");
+
+  // A TTL later the finished keys of both workflows are reaped; the
+  // unfinished one stays, whatever its workflow.
+  clock.advance(config.idempotency_ttl_ms + 1);
+  CHECK(reap() == 3);
+  CHECK_FALSE(key_row("single"));
+  CHECK_FALSE(key_row("paid"));
+  CHECK_FALSE(key_row("resumed"));
+  CHECK(key_row("left"));
+}
+
+TEST_CASE_FIXTURE(CheckoutFixture,
                   "an abandoned tok_timeout checkout outlives its TTL and the completer pays it") {
   const std::string body = checkout_body("tok_timeout");
   auto first = checkout(body, "abandoned");

@@ -74,6 +74,67 @@ TEST_CASE("upgrades a file at the previous version in place and keeps its rows")
   }
 }
 
+TEST_CASE("migration 6 names the workflow of every existing key from its path") {
+  testing::TempDir dir;
+  const std::string path = dir.file("keys-v5.db");
+  const std::string fp(64, 'f');
+  {
+    auto old = db::Database::open(options_for(path, 5));
+    REQUIRE(old.is_ok());
+  }
+  {
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE);
+    raw.exec(
+        "INSERT INTO orders (email, phone, total_cents, payment_token, created_at, updated_at) "
+        "VALUES ('b@example.com', '+15550100200', 100, 'tok_visa', 1, 1)");
+    raw.exec(
+        "INSERT INTO idempotency_keys (scope, key, method, path, fingerprint, recovery_point, "
+        "response_status, response_content_type, response_headers, response_body, created_at, "
+        "last_run_at) VALUES "
+        "('anonymous', 'user', 'PUT', '/users/x', '" +
+        fp +
+        "', 'finished', 201, 'application/json', '[]', '{}', 1, 1), "
+        "('anonymous', 'paid', 'POST', '/checkout', '" +
+        fp +
+        "', 'finished', 201, 'application/json', '[]', '{}', 1, 1), "
+        "('anonymous', 'approve', 'POST', '/products/1/approve', '" +
+        fp + "', 'finished', 409, 'application/problem+json', '[]', '{}', 1, 1)");
+    raw.exec(
+        "INSERT INTO idempotency_keys (scope, key, method, path, fingerprint, recovery_point, "
+        "order_id, created_at, last_run_at, gateway_key) VALUES ('anonymous', 'resume-me', "
+        "'POST', '/checkout', '" +
+        fp + "', 'order_created', 1, 1, 1, 'resume-me')");
+  }
+  auto upgraded = db::Database::open(options_for(path));
+  REQUIRE(upgraded.is_ok());
+  CHECK((*upgraded)->schema_version().value() >= 6);
+  auto workflow_of = [&](const std::string& key) {
+    std::optional<db::IdempotencyKeyRow> row;
+    REQUIRE((*upgraded)
+                ->read([&](db::Conn& c) {
+                  row = db::find_idempotency_key(c, "anonymous", key);
+                  return core::Status::ok();
+                })
+                .is_ok());
+    REQUIRE(row);
+    return row->workflow;
+  };
+  CHECK(workflow_of("user") == "single_phase");
+  CHECK(workflow_of("approve") == "single_phase");
+  CHECK(workflow_of("paid") == "checkout");
+  CHECK(workflow_of("resume-me") == "checkout");
+  // The completer's query finds the unfinished checkout by its workflow.
+  std::vector<db::IdempotencyKeyRow> abandoned;
+  REQUIRE((*upgraded)
+              ->read([&](db::Conn& c) {
+                abandoned = db::list_abandoned_keys(c, "checkout", 2, 2, 10);
+                return core::Status::ok();
+              })
+              .is_ok());
+  REQUIRE(abandoned.size() == 1);
+  CHECK(abandoned[0].key == "resume-me");
+}
+
 TEST_CASE("refuses a file from a newer schema and leaves it untouched") {
   testing::TempDir dir;
   const std::string path = dir.file("future.db");

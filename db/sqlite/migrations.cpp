@@ -275,6 +275,16 @@ BEGIN
 END;
 )sql",
      rebuild_ids_never_reused},
+    // Which workflow a key belongs to (workflow/key_engine.h), so that the
+    // completer finds the keys it can resume by name rather than by request
+    // path: 'checkout' (resumed at its recovery point) or 'single_phase'
+    // (finished in the transaction that inserted it). Existing keys are
+    // backfilled from their path, the only place that knowledge was kept.
+    {6, "the workflow of each idempotency key", R"sql(
+ALTER TABLE idempotency_keys ADD COLUMN workflow TEXT NOT NULL DEFAULT 'single_phase'
+  CHECK (length(workflow) BETWEEN 1 AND 64);
+UPDATE idempotency_keys SET workflow = 'checkout' WHERE path = '/checkout';
+)sql"},
 };
 
 // One column of one row, as an integer (0 for NULL).

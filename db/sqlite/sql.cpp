@@ -85,10 +85,16 @@ constexpr char kListItems[] =
 #define KEY_COLUMNS                                                                       \
   "id, scope, key, method, path, fingerprint, recovery_point, locked_at, order_id, "      \
   "response_status, response_content_type, response_headers, response_body, created_at, " \
-  "last_run_at, gateway_key"
+  "last_run_at, gateway_key, workflow"
 constexpr char kFindKey[] =
     "SELECT " KEY_COLUMNS " FROM idempotency_keys WHERE scope = ?1 AND key = ?2";
 constexpr char kFindKeyById[] = "SELECT " KEY_COLUMNS " FROM idempotency_keys WHERE id = ?1";
+// "lock key": the row insert-or-nothing found, re-read inside the write
+// transaction that will run the phase. SQLite's write transaction is
+// exclusive already; a PostgreSQL driver names this statement
+// "... FOR UPDATE", so that two nodes opening one key serialise on the row.
+constexpr char kLockKeyRow[] =
+    "SELECT " KEY_COLUMNS " FROM idempotency_keys WHERE scope = ?1 AND key = ?2";
 // gateway_key: the client's reference (its key, as API.md says checkout
 // passes it on; "scope key" for a scoped client, as before) followed by
 // " ac_" and 128 random bits of our own. The random part makes it name this
@@ -97,16 +103,19 @@ constexpr char kFindKeyById[] = "SELECT " KEY_COLUMNS " FROM idempotency_keys WH
 // no space, so no client key equals it, and the gateway can still count the
 // charges made for a client key (GET /v1/charges?idempotency_key=<client key>,
 // app/fake_gateway.cpp) by its prefix.
-constexpr char kInsertStarted[] =
-    "INSERT INTO idempotency_keys (scope, key, method, path, fingerprint, recovery_point, "
-    "locked_at, created_at, last_run_at, gateway_key) VALUES (?1, ?2, ?3, ?4, ?5, 'started', "
-    "?6, ?6, ?6, CASE ?1 WHEN 'anonymous' THEN ?2 ELSE ?1 || ' ' || ?2 END || ' ac_' || "
-    "lower(hex(randomblob(16)))) "
-    "RETURNING " KEY_COLUMNS;
-constexpr char kInsertFinished[] =
-    "INSERT INTO idempotency_keys (scope, key, method, path, fingerprint, recovery_point, "
-    "response_status, response_content_type, response_headers, response_body, created_at, "
-    "last_run_at) VALUES (?1, ?2, ?3, ?4, ?5, 'finished', ?6, ?7, ?8, ?9, ?10, ?10)";
+//
+// Insert-or-nothing: the UNIQUE (scope, key) decides which of two writers
+// inserts, so no look-up has to come first. ?7 is the workflow; ?8 non-zero
+// gives the key a gateway key (checkout), zero leaves it NULL.
+#define INSERT_KEY                                                                            \
+  "INSERT INTO idempotency_keys (scope, key, method, path, fingerprint, recovery_point, "     \
+  "locked_at, created_at, last_run_at, gateway_key, workflow) VALUES (?1, ?2, ?3, ?4, ?5, "   \
+  "'started', ?6, ?6, ?6, CASE WHEN ?8 THEN CASE ?1 WHEN 'anonymous' THEN ?2 ELSE ?1 || ' ' " \
+  "|| ?2 END || ' ac_' || lower(hex(randomblob(16))) END, ?7) "
+constexpr char kInsertKeyIfAbsent[] =
+    INSERT_KEY "ON CONFLICT (scope, key) DO NOTHING RETURNING " KEY_COLUMNS;
+constexpr char kInsertStarted[] = INSERT_KEY "RETURNING " KEY_COLUMNS;
+#undef INSERT_KEY
 constexpr char kSetRecoveryPoint[] =
     "UPDATE idempotency_keys SET recovery_point = ?2, order_id = coalesce(?3, order_id) "
     "WHERE id = ?1 AND recovery_point <> 'finished'";
@@ -120,10 +129,11 @@ constexpr char kLockKey[] =
 constexpr char kUnlockKey[] = "UPDATE idempotency_keys SET locked_at = NULL WHERE id = ?1";
 constexpr char kReleaseStaleLocks[] =
     "UPDATE idempotency_keys SET locked_at = NULL WHERE locked_at < ?1";
-constexpr char kListAbandoned[] = "SELECT " KEY_COLUMNS
-                                  " FROM idempotency_keys WHERE recovery_point <> 'finished' "
-                                  "AND last_run_at < ?1 AND (locked_at IS NULL OR locked_at < ?2) "
-                                  "ORDER BY last_run_at, id LIMIT ?3";
+constexpr char kListAbandoned[] =
+    "SELECT " KEY_COLUMNS
+    " FROM idempotency_keys WHERE recovery_point <> 'finished' "
+    "AND last_run_at < ?1 AND (locked_at IS NULL OR locked_at < ?2) AND workflow = ?4 "
+    "ORDER BY last_run_at, id LIMIT ?3";
 // Finished (hence unlocked) keys only, by the time they finished: a key that
 // is unfinished or locked is some request's or the completer's work in
 // progress, and deleting it would let the same key start a second order.
@@ -286,6 +296,30 @@ constexpr char kLatestUserActions[] =
 
 const char* sql_text(Sql name) noexcept {
   switch (name) {
+    case Sql::kFindKey:
+      return kFindKey;
+    case Sql::kFindKeyById:
+      return kFindKeyById;
+    case Sql::kLockKeyRow:
+      return kLockKeyRow;
+    case Sql::kInsertKeyIfAbsent:
+      return kInsertKeyIfAbsent;
+    case Sql::kInsertStarted:
+      return kInsertStarted;
+    case Sql::kSetRecoveryPoint:
+      return kSetRecoveryPoint;
+    case Sql::kFinishKey:
+      return kFinishKey;
+    case Sql::kLockKey:
+      return kLockKey;
+    case Sql::kUnlockKey:
+      return kUnlockKey;
+    case Sql::kReleaseStaleLocks:
+      return kReleaseStaleLocks;
+    case Sql::kListAbandoned:
+      return kListAbandoned;
+    case Sql::kReapKeys:
+      return kReapKeys;
     case Sql::kPing:
       return kPing;
     case Sql::kInsertUser:
@@ -340,28 +374,6 @@ const char* sql_text(Sql name) noexcept {
       return kFindOrderPaidBy;
     case Sql::kListItems:
       return kListItems;
-    case Sql::kFindKey:
-      return kFindKey;
-    case Sql::kFindKeyById:
-      return kFindKeyById;
-    case Sql::kInsertStarted:
-      return kInsertStarted;
-    case Sql::kInsertFinished:
-      return kInsertFinished;
-    case Sql::kSetRecoveryPoint:
-      return kSetRecoveryPoint;
-    case Sql::kFinishKey:
-      return kFinishKey;
-    case Sql::kLockKey:
-      return kLockKey;
-    case Sql::kUnlockKey:
-      return kUnlockKey;
-    case Sql::kReleaseStaleLocks:
-      return kReleaseStaleLocks;
-    case Sql::kListAbandoned:
-      return kListAbandoned;
-    case Sql::kReapKeys:
-      return kReapKeys;
     case Sql::kUpsertJobKind:
       return kUpsertJobKind;
     case Sql::kStageJob:
