@@ -105,7 +105,7 @@ FUZZ_FLAGS := -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitiz
   -ffunction-sections -fdata-sections -I. $$(pkg-config --cflags cpp-httplib)
 FUZZ_LIBS := $$(pkg-config --libs cpp-httplib) -lssl -lcrypto \
   -fuse-ld=lld -Wl,--gc-sections
-FUZZ_SOURCES := app/http.cpp services/email.cpp core/status.cpp app/idempotency.cpp \
+FUZZ_SOURCES := http/http.cpp services/email.cpp core/status.cpp http/idempotency.cpp \
   services/products.cpp services/anagrams.cpp services/checkout.cpp tests/fuzz/link_stubs.cpp
 fuzz: deps
 	mkdir -p build-fuzz/obj

@@ -21,7 +21,7 @@
 #include <thread>
 
 #include "app/app.h"
-#include "app/cli.h"
+#include "cli/cli.h"
 #include "core/log.h"
 
 namespace {

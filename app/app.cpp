@@ -7,10 +7,10 @@
 
 #include <unistd.h>
 
-#include "app/metrics.h"
 #include "core/log.h"
 #include "db/idempotency.h"
-#include "jobs/webhooks.h"
+#include "http/metrics.h"
+#include "workers/webhooks.h"
 
 namespace app {
 
@@ -116,7 +116,14 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
     }
   }
 
-  app->ctx_ = std::make_unique<Context>(cfg, *app->db_, clock);
+  ContextOptions services;
+  services.webhook_urls = cfg.webhook_urls;
+  services.payment_gateway_url = cfg.payment_gateway_url;
+  services.gateway_timeout_ms = cfg.gateway_timeout_ms;
+  services.ca_file = cfg.ca_file;
+  services.checkout_flow =
+      CheckoutFlowOptions{cfg.idempotency_lock_timeout_ms, cfg.test_crash_after};
+  app->ctx_ = std::make_unique<Context>(services, *app->db_, clock);
   CompleterOptions completer_options;
   completer_options.after_ms = cfg.completer_after_ms;
   completer_options.lock_timeout_ms = cfg.idempotency_lock_timeout_ms;
@@ -147,7 +154,19 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
     if (!tls) return tls.status();
     app->tls_ = std::move(*tls);
   }
-  app->server_ = std::make_unique<Server>(cfg, *app->ctx_, app->tls_.get());
+  ServerOptions http;
+  http.bind = cfg.bind;
+  http.port = cfg.port;
+  http.http_threads = cfg.http_threads;
+  http.max_connections = cfg.max_connections;
+  http.limits.max_header_bytes = cfg.max_header_bytes;
+  http.limits.max_headers = cfg.max_headers;
+  http.limits.max_body_bytes = cfg.max_body_bytes;
+  http.limits.read_timeout_ms = cfg.read_timeout_ms;
+  http.limits.idle_timeout_ms = cfg.idle_timeout_ms;
+  http.idempotency_lock_timeout_ms = cfg.idempotency_lock_timeout_ms;
+  http.admin_token = cfg.admin_token;
+  app->server_ = std::make_unique<Server>(std::move(http), *app->ctx_, app->tls_.get());
   auto port = app->server_->bind();
   if (!port) return port.status();
   app->port_ = *port;

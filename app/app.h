@@ -19,10 +19,10 @@
 
 #include "app/completer.h"
 #include "app/config.h"
-#include "app/context.h"
-#include "app/fake_gateway.h"
-#include "app/server.h"
-#include "app/tls.h"
+#include "http/context.h"
+#include "tools/fake_gateway.h"
+#include "http/server.h"
+#include "http/tls.h"
 #include "core/clock.h"
 #include "db/database.h"
 #include "jobs/handler.h"
@@ -53,7 +53,7 @@ class App {
   void serve();
   // Thread-safe; makes serve() return after a graceful shutdown.
   void request_stop();
-  // SIGHUP: re-reads --tls-cert and --tls-key (app/tls.h) and logs the
+  // SIGHUP: re-reads --tls-cert and --tls-key (http/tls.h) and logs the
   // outcome; a bad pair is refused and the old one stays. Without TLS there
   // is nothing to reload (logged). Thread-safe.
   void reload();

@@ -15,7 +15,7 @@
 // concurrently.
 #pragma once
 
-#include "app/checkout_flow.h"
+#include "http/checkout_flow.h"
 #include "core/clock.h"
 #include "db/database.h"
 #include "maintenance/service.h"

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "app/tls.h"
+#include "http/tls.h"
 
 namespace app {
 

@@ -1,6 +1,6 @@
 // Config: every setting of `aftercommit serve`, with its default, in one place.
 //
-// app/cli.cpp fills it from flags and AFTERCOMMIT_* environment variables and
+// cli/cli.cpp fills it from flags and AFTERCOMMIT_* environment variables and
 // calls validate() before anything starts, so a bad value fails fast with a
 // message that names the flag.
 #pragma once
@@ -58,11 +58,11 @@ struct Config {
   // --- security ---
   // --admin-token (AFTERCOMMIT_ADMIN_TOKEN): when set, every route that shows
   // job data or operational data, and every job write, needs
-  // "Authorization: Bearer <token>" (else 401); app/auth.h lists them. Never
+  // "Authorization: Bearer <token>" (else 401); http/auth.h lists them. Never
   // logged. Leading or trailing whitespace is refused at start-up.
   std::string admin_token;
 
-  // --- TLS (app/tls.h) ---
+  // --- TLS (http/tls.h) ---
   // --tls-cert / --tls-key (AFTERCOMMIT_TLS_CERT / AFTERCOMMIT_TLS_KEY): both
   // or neither. With them the server speaks only HTTPS (TLS 1.2+); SIGHUP
   // re-reads both. validate() loads and checks the pair (readable, matching,
@@ -85,7 +85,7 @@ struct Config {
 
   // --- idempotency keys and checkout ---
   // Every duration flag reads "<n>ms", "<n>s", "<n>m" or "<n>h"; a bare
-  // number is milliseconds (app/cli.h, add_duration_option).
+  // number is milliseconds (cli/cli.h, add_duration_option).
   // --idempotency-lock-timeout: a key locked longer than this (its request or
   // process died mid-checkout) may be taken over by a retry or the completer.
   core::Millis idempotency_lock_timeout_ms = 90'000;

@@ -1,4 +1,4 @@
-// The fake payment gateway's table (app/fake_gateway.h): one row per gateway
+// The fake payment gateway's table (tools/fake_gateway.h): one row per gateway
 // idempotency key, whatever the outcome, so a replayed request answers what
 // the first one did and a key is charged at most once.
 #pragma once

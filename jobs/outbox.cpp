@@ -6,7 +6,6 @@
 #include "core/time_format.h"
 #include "db/jobs.h"
 #include "jobs/args.h"
-#include "jobs/webhooks.h"
 
 namespace jobs {
 namespace {

@@ -9,7 +9,7 @@
 // Job args: {"url", "event": {"id", "type", "created_at", "data"}, "subject"}.
 // `subject` names the entity (e.g. "user:42"); the jobs of one subject and URL
 // share a serial key, so they are delivered one at a time, in order
-// (jobs/webhooks.h says exactly what ordering that gives).
+// (workers/webhooks.h says exactly what ordering that gives).
 #pragma once
 
 #include <string>
@@ -24,6 +24,19 @@ class Tx;
 }
 
 namespace jobs {
+
+// One POST of one event to one URL (jobs/outbox.h stages it). `subject`
+// names the entity ("user:42"); the event is {"id", "type", "created_at",
+// "data"}, sent as the body.
+struct DeliverWebhook {
+  static constexpr char kKind[] = "deliver_webhook";
+  std::string url;
+  nlohmann::json event;
+  std::string subject;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(DeliverWebhook, url, event, subject)
+
+inline constexpr const char* kDeliverWebhook = DeliverWebhook::kKind;
 
 class Outbox {
  public:

@@ -1,7 +1,10 @@
 #include "services/checkout.h"
 
 #include "db/jobs.h"
+#include "jobs/args.h"
 #include "services/email.h"
+#include "services/job_args.h"
+#include "services/order_state.h"
 
 namespace services {
 
@@ -148,18 +151,12 @@ core::Result<Order> Checkout::record_paid(db::Tx& tx, std::int64_t order_id,
   if (!db::mark_order_paid(tx, order_id, charge_id, now)) {
     return core::Status::conflict("order " + std::to_string(order_id) + " is not pending");
   }
-  db::insert_order_action(tx, order_id, "paid", charge_id, now);
+  db::insert_order_action(tx, order_id, std::string(to_string(OrderState::kPaid)), charge_id, now);
   auto order = db::find_order(tx.conn(), order_id);
   if (!order) return core::Status::internal("order vanished inside its transaction");
 
-  db::NewJob sms;
-  sms.kind = "send_sms";
-  sms.args_json = nlohmann::json{{"order_id", order_id}, {"phone", order->phone}}.dump();
-  (void)db::stage_job(tx, sms, now);
-  db::NewJob ship;
-  ship.kind = "prepare_for_shipping";
-  ship.args_json = nlohmann::json{{"order_id", order_id}}.dump();
-  (void)db::stage_job(tx, ship, now);
+  (void)jobs::stage(tx, SendSms{order_id, order->phone}, now);
+  (void)jobs::stage(tx, PrepareForShipping{order_id}, now);
   outbox_.publish(tx, "order.paid", "order:" + std::to_string(order_id),
                   {{"id", order_id}, {"total_cents", order->total_cents}, {"charge_id", charge_id}},
                   now);
@@ -172,7 +169,8 @@ core::Result<Order> Checkout::record_declined(db::Tx& tx, std::int64_t order_id,
   if (!db::mark_order_payment_failed(tx, order_id, now)) {
     return core::Status::conflict("order " + std::to_string(order_id) + " is not pending");
   }
-  db::insert_order_action(tx, order_id, "payment_failed", detail, now);
+  db::insert_order_action(tx, order_id, std::string(to_string(OrderState::kPaymentFailed)), detail,
+                          now);
   auto order = db::find_order(tx.conn(), order_id);
   if (!order) return core::Status::internal("order vanished inside its transaction");
   return std::move(*order);

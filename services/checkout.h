@@ -1,6 +1,6 @@
 // The checkout service: validation of a checkout request, and the atomic
 // phases of one checkout, each run inside the caller's write transaction
-// (app/checkout_flow.h sequences them with recovery points between).
+// (http/checkout_flow.h sequences them with recovery points between).
 //
 // Order lifecycle, and who moves an order out of each state:
 //
@@ -15,7 +15,7 @@
 //      +-----------+
 //      |   paid    |
 //      +-----------+
-//            | prepare_for_shipping job (jobs/handlers.cpp), in the
+//            | prepare_for_shipping job (workers/handlers.cpp), in the
 //            v transaction that completes the job
 //      +---------------+
 //      | ready_to_ship |  final

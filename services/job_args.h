@@ -1,5 +1,5 @@
 // The job kinds the services stage, one struct each (jobs/args.h): the
-// stager (services/) and the handler (jobs/handlers.cpp) share it.
+// stager (services/) and the handler (workers/handlers.cpp) share it.
 #pragma once
 
 #include <cstdint>

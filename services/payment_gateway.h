@@ -1,6 +1,6 @@
 // services::PaymentGateway: the HTTP client checkout charges through.
 //
-// Speaks the gateway protocol of API.md (the fake one in app/fake_gateway.h
+// Speaks the gateway protocol of API.md (the fake one in tools/fake_gateway.h
 // serves it): POST {base}/v1/charges {"amount_cents", "token"} with an
 // Idempotency-Key. 201 {"id"} is a charge, 402 a decline; anything else, a
 // connection failure or no answer within the timeout is kFailed: the caller

@@ -9,7 +9,7 @@
 #include <atomic>
 #include <thread>
 
-#include "app/idempotency.h"
+#include "http/idempotency.h"
 #include "db/idempotency.h"
 #include "services/checkout.h"
 #include "services/order_state.h"

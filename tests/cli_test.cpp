@@ -15,7 +15,7 @@
 #include <set>
 #include <sstream>
 
-#include "app/cli.h"
+#include "cli/cli.h"
 #include "app/config.h"
 #include "core/clock.h"
 #include "db/database.h"

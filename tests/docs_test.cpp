@@ -222,6 +222,51 @@ TEST_CASE("README.md quotes every docs/examples file verbatim, and nothing else 
   CHECK(blocks.size() == static_cast<std::size_t>(examples));  // no C++ the build does not compile
 }
 
+TEST_CASE("the README's layout table names every source folder, and only folders that exist") {
+  const std::string readme = read_file(kSource / "README.md");
+  const auto start = readme.find("## Layout");
+  REQUIRE(start != std::string::npos);
+  const auto end = readme.find("\n## ", start + 1);
+  std::set<std::string> listed;
+  std::istringstream rows(readme.substr(start, end - start));
+  for (std::string line; std::getline(rows, line);) {
+    // "| `http/` | ..." or "| `db/sqlite/` | ...": the first cell names a folder.
+    if (line.rfind("| `", 0) != 0) continue;
+    const auto close = line.find('`', 3);
+    const std::string name = line.substr(3, close - 3);
+    if (!name.empty() && name.back() == '/') listed.insert(name.substr(0, name.size() - 1));
+  }
+  // Every folder of the source tree holding C++ (one or two levels down), so
+  // that a new role folder cannot land without its row.
+  std::set<std::string> present;
+  for (const auto& entry : fs::directory_iterator(kSource)) {
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_directory() || name[0] == '.' || name.rfind("build", 0) == 0 ||
+        name == "node_modules" || name == "data") {
+      continue;
+    }
+    present.insert(name);
+    for (const auto& sub : fs::directory_iterator(entry.path())) {
+      if (!sub.is_directory() || name == "tests" || name == "docs" || name == "bench") continue;
+      for (const auto& file : fs::directory_iterator(sub.path())) {
+        const auto ext = file.path().extension();
+        if (ext == ".cpp" || ext == ".h") {
+          present.insert(name + "/" + sub.path().filename().string());
+          break;
+        }
+      }
+    }
+  }
+  for (const auto& folder : present) {
+    CAPTURE(folder);
+    CHECK(listed.count(folder) == 1);
+  }
+  for (const auto& folder : listed) {
+    CAPTURE(folder);
+    CHECK(fs::is_directory(kSource / folder));
+  }
+}
+
 TEST_CASE("every relative link in README.md and docs/*.md names a file of the repository") {
   const std::regex link(R"(\]\(([^)#]+)(#[^)]*)?\))");
   for (const fs::path& doc : {kSource / "README.md", kSource / "docs/API.md",

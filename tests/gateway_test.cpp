@@ -7,7 +7,7 @@
 
 #include <chrono>
 
-#include "app/fake_gateway.h"
+#include "tools/fake_gateway.h"
 #include "services/payment_gateway.h"
 #include "tests/support/harness.h"
 

@@ -1,4 +1,4 @@
-// The HTTP boundary (app/connection.h): every request is read within the
+// The HTTP boundary (http/connection.h): every request is read within the
 // limits before cpp-httplib parses it, header values reach the app as sent,
 // and a draining server finishes what it started and nothing more.
 //

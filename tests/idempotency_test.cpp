@@ -9,8 +9,8 @@
 #include <future>
 #include <thread>
 
-#include "app/cli.h"
-#include "app/idempotency.h"
+#include "cli/cli.h"
+#include "http/idempotency.h"
 #include "db/idempotency.h"
 #include "db/users.h"
 #include "tests/support/harness.h"

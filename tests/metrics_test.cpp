@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "app/idempotency.h"
+#include "http/idempotency.h"
 #include "core/metrics.h"
 #include "tests/support/harness.h"
 

@@ -9,8 +9,8 @@
 #include <set>
 #include <sstream>
 
-#include "app/auth.h"
-#include "app/openapi.h"
+#include "http/auth.h"
+#include "http/openapi.h"
 #include "tests/support/harness.h"
 
 using nlohmann::json;

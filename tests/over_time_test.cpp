@@ -26,7 +26,7 @@
 #include <thread>
 
 #include <SQLiteCpp/SQLiteCpp.h>
-#include "app/idempotency.h"
+#include "http/idempotency.h"
 
 #include "db/conn.h"
 #include "db/idempotency.h"

@@ -1,5 +1,5 @@
 // Security: the admin token on every route showing job or operational data
-// (app/auth.h), how a request presents it (RFC 9110 §11), the default bind
+// (http/auth.h), how a request presents it (RFC 9110 §11), the default bind
 // address, and what the logs must never carry (tokens, bodies, emails).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
@@ -13,7 +13,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "app/auth.h"
+#include "http/auth.h"
 #include "tests/support/harness.h"
 
 using testing::request;

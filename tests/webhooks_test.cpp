@@ -14,7 +14,7 @@
 #include <mutex>
 
 #include "jobs/outbox.h"
-#include "jobs/webhooks.h"
+#include "workers/webhooks.h"
 #include "tests/support/jobs_fixture.h"
 
 using testing::JobsFixture;

@@ -8,7 +8,7 @@
 //
 // Single-phase writes are one atomic_phase (OpenKey, or NoKey without an
 // Idempotency-Key). Checkout is a loop over recovery points, one
-// atomic_phase per step (app/checkout_flow.h): OpenKey first, HeldKey after
+// atomic_phase per step (http/checkout_flow.h): OpenKey first, HeldKey after
 // the charge, TakeKey when the completer resumes it.
 //
 // Group commit may run a phase again in a new transaction (db/database.h):

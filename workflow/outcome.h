@@ -1,7 +1,7 @@
 // workflow::Outcome: what one atomic phase of a request answers, in the
 // shape of rocket-rides-atomic's api.rb. No HTTP here: a stored response is
 // a status, a content type, headers and a body, byte for byte; the HTTP side
-// (app/idempotency.h) converts its replies to and from it.
+// (http/idempotency.h) converts its replies to and from it.
 //
 // A phase runs inside the open write transaction (db::Tx) and returns
 // core::Result<Outcome>. Its Status alone decides the transaction:
@@ -66,7 +66,7 @@ using Outcome = std::variant<NoOp, RecoveryPoint, Response>;
 }
 
 // Write transactions (attempts, BEGINs included) a workflow made for one
-// caller, for the request's log line (app/request_scope.h).
+// caller, for the request's log line (http/request_scope.h).
 struct Attempts {
   int transactions = 0;
 };

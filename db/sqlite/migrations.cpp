@@ -204,7 +204,7 @@ CREATE INDEX idempotency_keys_unfinished ON idempotency_keys(last_run_at)
   WHERE recovery_point <> 'finished';
 CREATE INDEX idempotency_keys_by_age ON idempotency_keys(created_at);
 
--- The fake payment gateway's own table (app/fake_gateway.h): one charge per
+-- The fake payment gateway's own table (tools/fake_gateway.h): one charge per
 -- gateway idempotency key, whatever its outcome.
 CREATE TABLE gateway_charges (
   id               INTEGER PRIMARY KEY,

@@ -1,14 +1,14 @@
 // Link stubs for the libFuzzer binaries (`make fuzz`). The fuzz targets call
-// validators only, but app/idempotency.cpp also holds the idempotent write
-// path, whose storage calls live in db/ and app/router.cpp (not compiled into
+// validators only, but http/idempotency.cpp also holds the idempotent write
+// path, whose storage calls live in db/ and http/router.cpp (not compiled into
 // the fuzzers). --gc-sections drops most such references; these are the ones
 // the kept vtable of IdempotentWriteContext still names. A call aborts, so a
 // target that reached storage would crash loudly, never pass silently.
 #include <cstdio>
 #include <cstdlib>
 
-#include "app/request_scope.h"
-#include "app/router.h"
+#include "http/request_scope.h"
+#include "http/router.h"
 #include "db/database.h"
 #include "db/idempotency.h"
 

@@ -23,8 +23,8 @@
 #include <string>
 #include <string_view>
 
-#include "app/http.h"
-#include "app/idempotency.h"
+#include "http/http.h"
+#include "http/idempotency.h"
 #include "services/anagrams.h"
 #include "services/checkout.h"
 #include "services/email.h"
@@ -60,7 +60,7 @@ inline void email(const std::uint8_t* data, std::size_t size) {
   if (e) check_normalized(*e);
 }
 
-// A problem reply as app/http.h promises: JSON with type/status = HTTP status.
+// A problem reply as http/http.h promises: JSON with type/status = HTTP status.
 inline void check_problem(const app::Reply& r) {
   FUZZ_REQUIRE(r.status >= 400 && r.status < 500);
   auto body = nlohmann::json::parse(r.body, nullptr, false);

@@ -1,0 +1,174 @@
+#include "cli/commands.h"
+
+#include <cstdio>
+#include <filesystem>
+
+#include "http/stats_view.h"
+#include "http/views.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/time_format.h"
+#include "db/database.h"
+#include "db/stats.h"
+#include "services/jobs_admin.h"
+#include "services/stats.h"
+
+namespace app {
+namespace {
+
+int fail(const std::string& message) {
+  core::log::command_error(message);
+  return 1;
+}
+
+// Opens an existing database (never creates one: a typo in --db must not
+// leave an empty file behind). Opening applies pending migrations, exactly
+// as `serve` would.
+core::Result<std::unique_ptr<db::Database>> open_existing(const DbTarget& t) {
+  db::Options o;
+  o.sqlite.path = t.path;
+  o.sqlite.busy_timeout_ms = t.busy_timeout_ms;
+  o.sqlite.create = false;
+  o.max_attempts = t.max_attempts;
+  auto opened = db::Database::open(o);
+  if (!opened && opened.status().code() == core::Code::kNotFound) {
+    return core::Status::not_found("no database at " + t.path +
+                                   " (create one with: aftercommit migrate --db " + t.path + ")");
+  }
+  return opened;
+}
+
+std::string last_error(const db::JobRow& j) {
+  auto errors = nlohmann::json::parse(j.errors_json, nullptr, false);
+  if (!errors.is_array() || errors.empty()) return "";
+  std::string m = errors.back().value("message", "");
+  if (m.size() > 60) m = m.substr(0, 57) + "...";
+  return m;
+}
+
+}  // namespace
+
+int cmd_migrate(const DbTarget& t) {
+  // `migrate` is the command that creates a database, so it creates the
+  // directory the file goes in too (`--db data/aftercommit.db` in a fresh
+  // checkout). `serve` and the other commands never create directories.
+  const auto parent = std::filesystem::path(t.path).parent_path();
+  if (!parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    if (ec) {
+      return fail("--db: cannot create the directory " + parent.string() + ": " + ec.message());
+    }
+  }
+  db::Options o;
+  o.sqlite.path = t.path;
+  o.sqlite.busy_timeout_ms = t.busy_timeout_ms;
+  o.max_attempts = t.max_attempts;
+  auto before = db::peek_schema_version(o);
+  if (!before) return fail(before.status().message());
+  auto opened = db::Database::open(o);
+  if (!opened) return fail(opened.status().message());
+  auto after = (*opened)->schema_version();
+  if (!after) return fail(after.status().message());
+  if (*before == *after) {
+    std::printf("%s: schema version %d (up to date)\n", t.path.c_str(), *after);
+  } else {
+    std::printf("%s: schema version %d (migrated from %d)\n", t.path.c_str(), *after, *before);
+  }
+  return 0;
+}
+
+int cmd_jobs_list(const DbTarget& t, const JobsListOptions& options) {
+  auto opened = open_existing(t);
+  if (!opened) return fail(opened.status().message());
+  core::SystemClock clock;
+  services::JobsAdmin admin(**opened, clock);
+  db::JobFilter filter;
+  filter.state = options.state;
+  filter.kind = options.kind;
+  filter.limit = options.limit;
+  auto jobs = admin.list(filter);
+  if (!jobs) return fail(jobs.status().message());
+  if (options.json) {
+    for (const auto& j : *jobs) std::printf("%s\n", job_json(j).dump().c_str());
+    return 0;
+  }
+  std::printf("%-8s %-22s %-10s %-7s %-24s %s\n", "ID", "KIND", "STATE", "ATTEMPT", "RUN_AT",
+              "LAST_ERROR");
+  for (const auto& j : *jobs) {
+    const std::string attempt = std::to_string(j.attempt) + "/" + std::to_string(j.max_attempts);
+    std::printf("%-8lld %-22s %-10s %-7s %-24s %s\n", static_cast<long long>(j.id), j.kind.c_str(),
+                j.state.c_str(), attempt.c_str(), core::format_rfc3339_ms(j.run_at).c_str(),
+                last_error(j).c_str());
+  }
+  if (jobs->empty()) std::printf("(no jobs)\n");
+  return 0;
+}
+
+int cmd_jobs_transition(const DbTarget& t, std::int64_t id, bool retry, bool json) {
+  auto opened = open_existing(t);
+  if (!opened) return fail(opened.status().message());
+  core::SystemClock clock;
+  services::JobsAdmin admin(**opened, clock);
+  std::optional<db::JobRow> moved;
+  core::Status refused = core::Status::ok();
+  core::Status st = (*opened)->write([&](db::Tx& tx) {
+    auto r = retry ? admin.retry(tx, id) : admin.cancel(tx, id);
+    if (r) {
+      moved = std::move(*r);
+    } else {
+      refused = r.status();  // nothing was written; commit the empty transaction
+    }
+    return core::Status::ok();
+  });
+  if (!st) return fail(st.message());
+  if (!refused) return fail(refused.message());
+  if (json) {
+    std::printf("%s\n", job_json(*moved).dump().c_str());
+  } else {
+    std::printf("job %lld (%s) is now %s\n", static_cast<long long>(moved->id), moved->kind.c_str(),
+                moved->state.c_str());
+  }
+  return 0;
+}
+
+int cmd_stats(const DbTarget& t, bool json) {
+  auto opened = open_existing(t);
+  if (!opened) return fail(opened.status().message());
+  services::Stats stats(**opened);
+  auto counts = stats.counts();
+  if (!counts) return fail(counts.status().message());
+  auto version = (*opened)->schema_version();
+  if (!version) return fail(version.status().message());
+  auto size_of = [](const std::string& path) -> std::uintmax_t {
+    std::error_code ec;
+    const auto n = std::filesystem::file_size(path, ec);
+    return ec ? 0 : n;
+  };
+  nlohmann::json out = counts_json(*counts);
+  out["schema_version"] = *version;
+  out["file_bytes"] = size_of(t.path);
+  out["wal_bytes"] = size_of(t.path + "-wal");
+  if (json) {
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  std::printf("database      %s (schema version %d, %llu bytes + %llu bytes WAL)\n", t.path.c_str(),
+              *version, out["file_bytes"].get<unsigned long long>(),
+              out["wal_bytes"].get<unsigned long long>());
+  std::printf("users         %lld\n", static_cast<long long>(counts->users));
+  std::printf("audit rows    %lld\n", static_cast<long long>(counts->user_actions));
+  std::printf("messages      %lld\n", static_cast<long long>(counts->messages));
+  std::printf("jobs         ");
+  for (const auto& [state, n] : out["jobs"].items()) {
+    std::printf(" %s=%lld", state.c_str(), n.get<long long>());
+  }
+  std::printf("\n");
+  for (const auto& jc : counts->jobs) {
+    std::printf("  %-22s %-10s %lld\n", jc.kind.c_str(), jc.state.c_str(),
+                static_cast<long long>(jc.count));
+  }
+  return 0;
+}
+
+}  // namespace app
