@@ -6,8 +6,8 @@
 #include <array>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "db/sqlite/migrations.h"
 #include "db/sqlite/sql.h"
@@ -161,24 +161,23 @@ class SqliteConn final : public Conn {
     return Stmt(*slot);
   }
   Stmt control(std::unique_ptr<SqliteStmt>& slot, const char* sql) { return prepared(slot, sql); }
+  // Prepared once per depth and operation; the names are built only then.
   Stmt savepoint_stmt(int depth, Op op) {
-    auto& level = savepoints_[static_cast<std::size_t>(depth)];
-    const std::string name = "sp" + std::to_string(depth);
-    switch (op) {
-      case Op::kOpen:
-        return prepared(level[0], ("SAVEPOINT " + name).c_str());
-      case Op::kRelease:
-        return prepared(level[1], ("RELEASE " + name).c_str());
-      case Op::kRollbackTo:
-        return prepared(level[2], ("ROLLBACK TO " + name).c_str());
+    const auto level = static_cast<std::size_t>(depth);
+    if (savepoints_.size() <= level) savepoints_.resize(level + 1);
+    auto& slot = savepoints_[level][static_cast<std::size_t>(op)];
+    if (!slot) {
+      static constexpr const char* kVerb[] = {"SAVEPOINT sp", "RELEASE sp", "ROLLBACK TO sp"};
+      const std::string sql = kVerb[static_cast<std::size_t>(op)] + std::to_string(depth);
+      return prepared(slot, sql.c_str());
     }
-    throw Error(core::Status::internal("unknown savepoint operation"));
+    return Stmt(*slot);
   }
 
   std::unique_ptr<SQLite::Database> db_;
   std::array<std::unique_ptr<SqliteStmt>, kSqlCount> named_;
   std::unique_ptr<SqliteStmt> begin_write_, begin_read_, commit_, rollback_;
-  std::unordered_map<std::size_t, std::array<std::unique_ptr<SqliteStmt>, 3>> savepoints_;
+  std::vector<std::array<std::unique_ptr<SqliteStmt>, 3>> savepoints_;  // by depth
 };
 
 SqliteConn& sqlite_conn(Conn& conn) {
