@@ -17,7 +17,7 @@
 // - published: nobody; every event from it is an invalid transition (409).
 //
 // The stored names (to_string) are the ones the schema's CHECK lists
-// (db/migrations.cpp, version 2) and the API shows.
+// (db/sqlite/migrations.cpp, version 2) and the API shows.
 #pragma once
 
 #include <optional>
