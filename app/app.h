@@ -19,12 +19,11 @@
 
 #include "app/completer.h"
 #include "app/config.h"
-#include "http/context.h"
-#include "tools/fake_gateway.h"
-#include "http/server.h"
-#include "http/tls.h"
 #include "core/clock.h"
 #include "db/database.h"
+#include "http/context.h"
+#include "http/server.h"
+#include "http/tls.h"
 #include "jobs/handler.h"
 #include "jobs/runner.h"
 #include "maintenance/backup_schedule.h"
@@ -32,6 +31,7 @@
 #include "maintenance/key_reaper.h"
 #include "maintenance/rescuer.h"
 #include "maintenance/supervisor.h"
+#include "tools/fake_gateway.h"
 
 namespace app {
 

@@ -15,9 +15,9 @@
 // concurrently.
 #pragma once
 
-#include "http/checkout_flow.h"
 #include "core/clock.h"
 #include "db/database.h"
+#include "http/checkout_flow.h"
 #include "maintenance/service.h"
 
 namespace app {

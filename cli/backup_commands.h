@@ -15,8 +15,8 @@
 #include <optional>
 #include <string>
 
-#include "cli/commands.h"
 #include "app/config.h"
+#include "cli/commands.h"
 #include "db/sqlite/backup.h"
 
 namespace CLI {

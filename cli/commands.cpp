@@ -3,13 +3,13 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "http/stats_view.h"
-#include "http/views.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/time_format.h"
 #include "db/database.h"
 #include "db/stats.h"
+#include "http/stats_view.h"
+#include "http/views.h"
 #include "services/jobs_admin.h"
 #include "services/stats.h"
 

@@ -3,8 +3,8 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "http/views.h"
 #include "core/log.h"
+#include "http/views.h"
 
 namespace app {
 
