@@ -302,6 +302,24 @@ TEST_CASE("upgrading a version 4 file that reused deleted ids: no id comes back 
   CHECK(orphan.code() == core::Code::kConflict);
 }
 
+TEST_CASE("upgrading to version 7 takes the fake gateway's table out of the production schema") {
+  testing::TempDir dir;
+  const std::string path = dir.file("v6.db");
+  REQUIRE(db::Database::open(options_for(path, 6)).is_ok());
+  const char* has_table = "SELECT count(*) FROM sqlite_schema WHERE name = 'gateway_charges'";
+  {
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE);
+    REQUIRE(raw.execAndGet(has_table).getInt() == 1);
+    raw.exec(
+        "INSERT INTO gateway_charges (charge_id, idempotency_key, amount_cents, token, status, "
+        "created_at) VALUES ('ch_1', 'k', 100, 'tok_visa', 'succeeded', 1)");
+  }
+  REQUIRE(db::Database::open(options_for(path)).is_ok());
+  SQLite::Database raw(path, SQLite::OPEN_READONLY);
+  CHECK(raw.execAndGet(has_table).getInt() == 0);
+  CHECK(raw.execAndGet("PRAGMA user_version").getInt() == db::latest_schema_version());
+}
+
 TEST_CASE("a failed migration leaves the file byte for byte as it was, journal mode included") {
   testing::TempDir dir;
   const std::string path = dir.file("half.db");

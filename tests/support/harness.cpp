@@ -12,6 +12,7 @@
 #include <random>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
 namespace testing {
 
@@ -72,10 +73,40 @@ httplib::Client InProcessServer::client() const {
 }
 
 ServerProcess::ServerProcess(const std::string& db_path, std::vector<std::string> extra_args) {
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
   std::vector<std::string> args = {AFTERCOMMIT_BINARY, "serve", "--port", "0", "--db", db_path};
   for (auto& a : extra_args) args.push_back(std::move(a));
+  spawn(args);
+  const std::string first = read_stdout_line(std::chrono::seconds(20));
+  if (first.rfind("listening on http://", 0) != 0 && first.rfind("listening on https://", 0) != 0) {
+    kill9();
+    throw std::runtime_error("server did not print its address; got: '" + first + "'");
+  }
+  scheme_ = first.rfind("listening on https://", 0) == 0 ? "https" : "http";
+  port_ = std::stoi(first.substr(first.rfind(':') + 1));
+}
+
+ServerProcess ServerProcess::fake_gateway(const std::string& store_path) {
+  ServerProcess gateway;
+  gateway.spawn({AFTERCOMMIT_FAKE_GATEWAY_BINARY, "--port", "0", "--db", store_path});
+  const std::string first = gateway.read_stdout_line(std::chrono::seconds(20));
+  if (first.rfind("fake gateway on http://", 0) != 0) {
+    gateway.kill9();
+    throw std::runtime_error("fake gateway did not print its address; got: '" + first + "'");
+  }
+  gateway.port_ = std::stoi(first.substr(first.rfind(':') + 1));
+  return gateway;
+}
+
+ServerProcess::ServerProcess(ServerProcess&& other) noexcept
+    : pid_(std::exchange(other.pid_, -1)),
+      stdout_fd_(std::exchange(other.stdout_fd_, -1)),
+      buffered_(std::move(other.buffered_)),
+      port_(other.port_),
+      scheme_(std::move(other.scheme_)) {}
+
+void ServerProcess::spawn(std::vector<std::string> args) {
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
@@ -92,13 +123,6 @@ ServerProcess::ServerProcess(const std::string& db_path, std::vector<std::string
   }
   ::close(pipe_fds[1]);
   stdout_fd_ = pipe_fds[0];
-  const std::string first = read_stdout_line(std::chrono::seconds(20));
-  if (first.rfind("listening on http://", 0) != 0 && first.rfind("listening on https://", 0) != 0) {
-    kill9();
-    throw std::runtime_error("server did not print its address; got: '" + first + "'");
-  }
-  scheme_ = first.rfind("listening on https://", 0) == 0 ? "https" : "http";
-  port_ = std::stoi(first.substr(first.rfind(':') + 1));
 }
 
 ServerProcess::~ServerProcess() {
