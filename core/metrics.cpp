@@ -108,39 +108,38 @@ Family<Histogram>& Registry::histogram_family(const std::string& name, const std
   return get_or_create(mu_, histograms_, name, help, std::move(label_names), std::move(bounds));
 }
 
-std::string escape_label_value(std::string_view v) {
+namespace {
+
+// The text format's escapes (https://prometheus.io/docs/instrumenting/exposition_formats/):
+// backslash and newline always; the double quote only in label values.
+std::string escape(std::string_view v, bool quote) {
   std::string out;
   out.reserve(v.size());
   for (char c : v) {
     if (c == '\\') {
       out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
     } else if (c == '\n') {
       out += "\\n";
+    } else if (quote && c == '"') {
+      out += "\\\"";
     } else {
       out += c;
     }
   }
   return out;
+}
+
+std::string escape_help(std::string_view v) {
+  return escape(v, /*quote=*/false);
+}
+
+}  // namespace
+
+std::string escape_label_value(std::string_view v) {
+  return escape(v, /*quote=*/true);
 }
 
 namespace {
-
-// HELP text escapes only backslash and newline.
-std::string escape_help(std::string_view v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 // The shortest text that reads back as the same double: "0.1", not
 // "0.10000000000000001" (bucket bounds are label values and must read well).

@@ -138,8 +138,8 @@ std::vector<std::string> broken_promises(const std::string& output, const std::s
     expect("HTTP/1.1 " + m[1].str());
   }
   if (std::regex_search(text, m, std::regex(R"((/problems/[a-z-]+))"))) expect(m[1].str());
-  static const std::set<std::string> kVarying = {"created_at", "at", "run_at", "finished_at",
-                                                 "charge_id", "ts"};
+  static const std::set<std::string> kVarying = {"created_at",  "at",        "run_at",
+                                                 "finished_at", "charge_id", "ts"};
   const std::regex member(R"re("([a-z_]+)": ?("[^"]*"|-?\d+|true|false|null))re");
   for (std::sregex_iterator it(text.begin(), text.end(), member), end; it != end; ++it) {
     const std::string key = (*it)[1].str();
@@ -167,9 +167,9 @@ std::string run_shell(const testing::TempDir& dir, const std::string& prelude,
   const std::string script_path = dir.file("step.sh");
   std::ofstream(script_path) << prelude << command;
   const std::string out_path = dir.file("step.out");
-  const int rc = std::system(("sh " + testing::shell_quote(script_path) + " > " +
-                              testing::shell_quote(out_path) + " 2>&1")
-                                 .c_str());
+  const int rc = std::system(
+      ("sh " + testing::shell_quote(script_path) + " > " + testing::shell_quote(out_path) + " 2>&1")
+          .c_str());
   if (exit_code) *exit_code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
   return read_file(out_path);
 }
@@ -186,7 +186,8 @@ TEST_CASE("docs/API.md's route index lists exactly the routes docs/openapi.json 
         std::string upper = method;
         for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
         documented.insert(upper + " " + path);
-        if (op.contains("security") && op["security"].dump().find("adminToken") != std::string::npos)
+        if (op.contains("security") &&
+            op["security"].dump().find("adminToken") != std::string::npos)
           documented_guarded.insert(upper + " " + path);
       }
     }
@@ -220,6 +221,37 @@ TEST_CASE("README.md quotes every docs/examples file verbatim, and nothing else 
   }
   CHECK(examples >= 1);
   CHECK(blocks.size() == static_cast<std::size_t>(examples));  // no C++ the build does not compile
+}
+
+TEST_CASE("every excerpt the README quotes is still verbatim in the file it names") {
+  // "```cpp excerpt db/products.cpp": the block is part of that file as it is.
+  const std::string readme = read_file(kSource / "README.md");
+  const std::regex opening(R"(^```\w+ excerpt (\S+)$)");
+  std::istringstream in(readme);
+  int excerpts = 0;
+  std::string path;
+  std::string block;
+  bool inside = false;
+  for (std::string line; std::getline(in, line);) {
+    std::smatch m;
+    if (!inside && std::regex_match(line, m, opening)) {
+      inside = true;
+      path = m[1].str();
+      block.clear();
+      continue;
+    }
+    if (inside && line == "```") {
+      inside = false;
+      ++excerpts;
+      CAPTURE(path);
+      CAPTURE(block);
+      CHECK(read_file(kSource / path).find(block) != std::string::npos);
+      continue;
+    }
+    if (inside) block += line + "\n";
+  }
+  CHECK_FALSE(inside);
+  CHECK(excerpts >= 3);
 }
 
 TEST_CASE("the README's layout table names every source folder, and only folders that exist") {
@@ -270,7 +302,7 @@ TEST_CASE("the README's layout table names every source folder, and only folders
 TEST_CASE("every relative link in README.md and docs/*.md names a file of the repository") {
   const std::regex link(R"(\]\(([^)#]+)(#[^)]*)?\))");
   for (const fs::path& doc : {kSource / "README.md", kSource / "docs/API.md",
-                             kSource / "docs/RELIABILITY.md", kSource / "docs/PERFORMANCE.md"}) {
+                              kSource / "docs/RELIABILITY.md", kSource / "docs/PERFORMANCE.md"}) {
     // Markdown outside fenced blocks: `[&](db::Conn& conn)` in a C++
     // example is code, not a link.
     std::string text;
@@ -362,7 +394,8 @@ TEST_CASE("the README's command-line and backup examples run as written and prin
   fs::create_symlink(AFTERCOMMIT_BINARY, bin / "aftercommit");
   REQUIRE(testing::run_binary({"migrate", "--db", (state / "aftercommit.db").string()}).first == 0);
   const std::string prelude = "cd " + testing::shell_quote(work.string()) +
-                              "\nexport PATH=" + testing::shell_quote(bin.string()) + ":\"$PATH\"\n";
+                              "\nexport PATH=" + testing::shell_quote(bin.string()) +
+                              ":\"$PATH\"\n";
 
   std::vector<Step> steps;
   for (const auto& block : fenced_blocks(readme, "sh")) {
@@ -385,7 +418,8 @@ TEST_CASE("the README's command-line and backup examples run as written and prin
     CAPTURE(output);
     // Every example succeeds, except where its comment says otherwise.
     bool says_exit_1 = false;
-    for (const auto& comment : step.expected) says_exit_1 |= comment.find("exit 1") != std::string::npos;
+    for (const auto& comment : step.expected)
+      says_exit_1 |= comment.find("exit 1") != std::string::npos;
     CHECK(code == (says_exit_1 ? 1 : 0));
     for (const auto& b : broken_promises(output, step)) {
       CAPTURE(b);
@@ -460,7 +494,8 @@ TEST_CASE("the README's restore drill runs as written and prints what its transc
   for (const auto& d : {bin, work / "data", work / "backups"}) fs::create_directories(d);
   fs::create_symlink(AFTERCOMMIT_BINARY, bin / "aftercommit");
   const std::string prelude = "cd " + testing::shell_quote(work.string()) +
-                              "\nexport PATH=" + testing::shell_quote(bin.string()) + ":\"$PATH\"\n";
+                              "\nexport PATH=" + testing::shell_quote(bin.string()) +
+                              ":\"$PATH\"\n";
 
   // The narration says what happens between the commands; the test does it.
   REQUIRE(steps.front().narration.find("A server runs on data/aftercommit.db with --backup-dir "
@@ -496,7 +531,8 @@ TEST_CASE("the README's restore drill runs as written and prints what its transc
       CAPTURE(expected);
       const auto found = std::find(printed.begin() + static_cast<std::ptrdiff_t>(at), printed.end(),
                                    normalized(expected));
-      CHECK_MESSAGE(found != printed.end(), "the transcript shows a line the command did not print");
+      CHECK_MESSAGE(found != printed.end(),
+                    "the transcript shows a line the command did not print");
       if (found != printed.end()) at = static_cast<std::size_t>(found - printed.begin()) + 1;
     }
     ++ran;
@@ -524,10 +560,9 @@ TEST_CASE("the README's install and upgrade steps run as written into a staging 
   fs::create_symlink(AFTERCOMMIT_BINARY, src / "build/aftercommit");
   fs::create_directory_symlink(kSource / "deploy", src / "deploy");
   // The installed binary is the one on the PATH, as /usr/local/bin is.
-  const std::string prelude = "set -e\ncd " + testing::shell_quote(src.string()) +
-                              "\nexport PATH=" +
-                              testing::shell_quote((root / "usr/local/bin").string()) +
-                              ":\"$PATH\"\n";
+  const std::string prelude =
+      "set -e\ncd " + testing::shell_quote(src.string()) +
+      "\nexport PATH=" + testing::shell_quote((root / "usr/local/bin").string()) + ":\"$PATH\"\n";
   const std::string r = testing::shell_quote(root.string());
 
   auto run_block = [&](const std::string& block) {

@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include "core/clock.h"
+#include "core/log.h"
 #include "tools/fake_gateway.h"
 
 int main(int argc, char** argv) {
@@ -42,7 +43,7 @@ int main(int argc, char** argv) {
   tools::FakeGateway gateway(clock, options);
   auto port = gateway.start();
   if (!port) {
-    std::fprintf(stderr, "aftercommit-fake-gateway: %s\n", port.status().message().c_str());
+    core::log::error("fake_gateway_start_failed", {{"error", port.status().message()}});
     return 1;
   }
   std::printf("fake gateway on %s\n", gateway.url().c_str());
