@@ -126,7 +126,7 @@ TEST_CASE("with an admin token, every route showing job or operational data need
   for (const std::string& path : {std::string("/jobs"), std::string("/jobs?state=completed"), job,
                                  std::string("/jobs/999999"), std::string("/api/stats"),
                                  std::string("/api/audit"), std::string("/api/messages?limit=5"),
-                                 std::string("/metrics")}) {
+                                 std::string("/api/throughput"), std::string("/metrics")}) {
     CAPTURE(path);
     const auto anonymous = request(http, "GET", path);
     check_unauthorized(anonymous);
