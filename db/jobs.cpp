@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <iterator>
 #include <limits>
-#include <utility>
 #include <tuple>
+#include <utility>
 
 #include "db/conn.h"
 #include "db/database.h"

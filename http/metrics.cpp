@@ -4,10 +4,10 @@
 #include <map>
 #include <set>
 
-#include "http/idempotency.h"
-#include "http/throughput.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "http/idempotency.h"
+#include "http/throughput.h"
 #include "jobs/job_state.h"
 
 namespace app {

@@ -4,13 +4,13 @@
 // Everything here only reads; the page's buttons call the public API.
 #include <charconv>
 
+#include "core/metrics.h"
+#include "core/time_format.h"
 #include "http/assets.h"
 #include "http/routes.h"
 #include "http/stats_view.h"
 #include "http/throughput.h"
 #include "http/views.h"
-#include "core/metrics.h"
-#include "core/time_format.h"
 
 namespace app {
 namespace {

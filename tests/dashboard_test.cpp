@@ -32,7 +32,8 @@ struct Fixture {
         job.max_attempts = 1;
         auto id = db::stage_job(tx, job, now);
         REQUIRE(id);
-        if (state == "discarded") REQUIRE(db::fail_unclaimed_job(tx, *id, 1, "boom", now, now, true));
+        if (state == "discarded")
+          REQUIRE(db::fail_unclaimed_job(tx, *id, 1, "boom", now, now, true));
         if (state == "cancelled") REQUIRE(db::cancel_job(tx, *id, now));
         ids.push_back(*id);
       }
@@ -113,7 +114,8 @@ TEST_CASE_FIXTURE(Fixture, "/api/audit and /api/messages list the latest rows, n
   CHECK(request(http, "GET", "/api/messages?limit=1001").status == 422);
 }
 
-TEST_CASE_FIXTURE(Fixture, "GET /jobs pages by keyset: next_before walks every job once, newest first") {
+TEST_CASE_FIXTURE(Fixture,
+                  "GET /jobs pages by keyset: next_before walks every job once, newest first") {
   auto ids = stage("page_kind", 7, "available");
   std::vector<std::int64_t> seen;
   std::string path = "/jobs?kind=page_kind&limit=3";
@@ -124,21 +126,24 @@ TEST_CASE_FIXTURE(Fixture, "GET /jobs pages by keyset: next_before walks every j
     for (const auto& j : page["jobs"]) seen.push_back(j["id"].get<std::int64_t>());
     if (!page.contains("next_before")) break;
     CHECK(page["next_before"] == page["jobs"].back()["id"]);
-    path = "/jobs?kind=page_kind&limit=3&before=" + std::to_string(page["next_before"].get<std::int64_t>());
+    path = "/jobs?kind=page_kind&limit=3&before=" +
+           std::to_string(page["next_before"].get<std::int64_t>());
   }
   CHECK(sizes == std::vector<std::size_t>{3, 3, 1});
   std::vector<std::int64_t> newest_first(ids.rbegin(), ids.rend());
   CHECK(seen == newest_first);
   // A filter and a cursor together: only older jobs of that state.
   stage("page_kind", 2, "cancelled");
-  auto cancelled = request(http, "GET", "/jobs?state=cancelled&before=" + std::to_string(ids.back()));
+  auto cancelled =
+      request(http, "GET", "/jobs?state=cancelled&before=" + std::to_string(ids.back()));
   CHECK(cancelled.json()["jobs"].empty());
   CHECK(request(http, "GET", "/jobs?state=cancelled").json()["jobs"].size() == 2);
   CHECK(request(http, "GET", "/jobs?before=abc").status == 422);
   CHECK(request(http, "GET", "/jobs?before=0").status == 422);
 }
 
-TEST_CASE_FIXTURE(Fixture, "POST /jobs/retry moves every discarded job of a kind back to available") {
+TEST_CASE_FIXTURE(Fixture,
+                  "POST /jobs/retry moves every discarded job of a kind back to available") {
   auto a = stage("bulk_a", 3, "discarded");
   auto b = stage("bulk_b", 2, "discarded");
   auto c = stage("bulk_a", 1, "cancelled");
@@ -147,7 +152,7 @@ TEST_CASE_FIXTURE(Fixture, "POST /jobs/retry moves every discarded job of a kind
   CHECK(r.json()["retried"] == 3);
   for (auto id : a) CHECK(state_of(id) == "available");
   for (auto id : b) CHECK(state_of(id) == "discarded");  // another kind
-  CHECK(state_of(c[0]) == "cancelled");                   // another state
+  CHECK(state_of(c[0]) == "cancelled");                  // another state
   // One more attempt is allowed for a job that had used them all.
   CHECK(request(http, "GET", "/jobs/" + std::to_string(a[0])).json()["max_attempts"] == 2);
   auto all = request(http, "POST", "/jobs/retry", R"({"state": "discarded"})");
@@ -167,14 +172,15 @@ TEST_CASE_FIXTURE(Fixture, "POST /jobs/retry with ids is all or nothing") {
   for (auto id : discarded) CHECK(state_of(id) == "discarded");  // nothing moved
   auto unknown = request(http, "POST", "/jobs/retry", R"({"state": "discarded", "ids": [987654]})");
   CHECK(unknown.status == 404);
-  auto wrong_kind = request(http, "POST", "/jobs/retry",
-                            R"({"state": "discarded", "kind": "x", "ids": [)" +
-                                std::to_string(discarded[0]) + "]}");
+  auto wrong_kind = request(
+      http, "POST", "/jobs/retry",
+      R"({"state": "discarded", "kind": "x", "ids": [)" + std::to_string(discarded[0]) + "]}");
   CHECK(wrong_kind.status == 409);
   CHECK(state_of(discarded[0]) == "discarded");
 
-  const std::string two = R"({"state": "discarded", "ids": [)" + std::to_string(discarded[0]) + "," +
-                          std::to_string(discarded[1]) + "," + std::to_string(discarded[0]) + "]}";
+  const std::string two = R"({"state": "discarded", "ids": [)" + std::to_string(discarded[0]) +
+                          "," + std::to_string(discarded[1]) + "," + std::to_string(discarded[0]) +
+                          "]}";
   auto ok = request(http, "POST", "/jobs/retry", two);
   REQUIRE(ok.status == 200);
   CHECK(ok.json()["retried"] == 2);  // an id named twice is retried once
@@ -182,15 +188,16 @@ TEST_CASE_FIXTURE(Fixture, "POST /jobs/retry with ids is all or nothing") {
   CHECK(state_of(discarded[1]) == "available");
   CHECK(state_of(discarded[2]) == "discarded");
 
-  for (const char* body : {R"({})", R"({"state": "completed"})", R"({"state": "discarded", "ids": []})",
-                           R"({"state": "discarded", "ids": ["1"]})",
-                           R"({"state": "discarded", "kind": 3})"}) {
+  for (const char* body :
+       {R"({})", R"({"state": "completed"})", R"({"state": "discarded", "ids": []})",
+        R"({"state": "discarded", "ids": ["1"]})", R"({"state": "discarded", "kind": 3})"}) {
     CAPTURE(body);
     CHECK(request(http, "POST", "/jobs/retry", body).status == 422);
   }
 }
 
-TEST_CASE_FIXTURE(Fixture, "POST /jobs/retry with an Idempotency-Key runs once and replays its answer") {
+TEST_CASE_FIXTURE(Fixture,
+                  "POST /jobs/retry with an Idempotency-Key runs once and replays its answer") {
   auto ids = stage("bulk_key", 2, "discarded");
   httplib::Headers key{{"Idempotency-Key", "bulk-retry-once"}};
   const std::string body = R"({"state": "discarded", "kind": "bulk_key"})";

@@ -758,7 +758,8 @@ function initDomain() {
       setResult('anagram-result', problemText(r) + ' (nothing from this request was added)', false);
       return;
     }
-    setResult('anagram-result', `Added ${r.body.added} new word(s).`, true);
+    setResult('anagram-result', `Added ${r.body.added.length} new word(s)` +
+      (r.body.added.length ? `: ${r.body.added.join(', ')}.` : ' (all were known).'), true);
     const list = $('anagram-groups');
     list.replaceChildren();
     for (const g of r.body.groups) list.appendChild(el('li', {}, el('code', { text: g.key }), ' ' + g.words.join(', ')));
@@ -1008,7 +1009,7 @@ function renderStories() {
             el('td', { class: ok ? 'ok-text' : 'err', text: ok ? '✓' : '✗' })));
         }
         table.appendChild(body);
-        result.append(table,
+        result.append(el('div', { class: 'scroll' }, table),
           el('div', { class: 'verdict ' + (bad ? 'bad' : 'ok'), id: `story-${n}-verdict`, 'data-ok': String(!bad),
             text: bad ? `${bad} check(s) differ from what the guarantee promises.` : 'The invariant holds: every number is as expected.' }));
       } catch (e) {

@@ -267,12 +267,11 @@ constexpr char kJobKindsInState[] =
 // Bulk retry (POST /jobs/retry): the same transition as kRetryJob, from one
 // given state only; CASE rather than the two-argument max() so that every
 // engine reads it the same way.
-#define AC_RETRY_SET                                                                      \
+#define AC_RETRY_SET                                                                           \
   "UPDATE jobs SET state = 'available', run_at = ?3, finished_at = NULL, lease_until = NULL, " \
   "max_attempts = CASE WHEN max_attempts > attempt THEN max_attempts ELSE attempt + 1 END "
 constexpr char kRetryJobInState[] = AC_RETRY_SET "WHERE id = ?1 AND state = ?2";
-constexpr char kRetryJobsInState[] =
-    AC_RETRY_SET "WHERE state = ?1 AND (?2 IS NULL OR kind = ?2)";
+constexpr char kRetryJobsInState[] = AC_RETRY_SET "WHERE state = ?1 AND (?2 IS NULL OR kind = ?2)";
 #undef AC_RETRY_SET
 #undef AC_JOB_COLUMNS
 #undef AC_RUNNABLE

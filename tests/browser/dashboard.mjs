@@ -67,7 +67,8 @@ const hookUrl = `http://127.0.0.1:${receiver.address().port}/hook`;
 // ---- the server
 function startServer(port) {
   const child = spawn(binary, ['serve', '--port', String(port), '--db', join(dir, 'demo.db'),
-    '--admin-token', TOKEN, '--fake-gateway', '--webhook-url', hookUrl], { stdio: ['ignore', 'pipe', 'ignore'] });
+    '--admin-token', TOKEN, '--fake-gateway', '--webhook-url', hookUrl,
+    '--webhook-secret', 'dashboard-test-secret'], { stdio: ['ignore', 'pipe', 'ignore'] });
   const url = new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout });
     lines.on('line', (line) => {
@@ -183,7 +184,6 @@ try {
   check(true, 'the throughput panel shows 60 completed in 15 min: ' + await text(page, '#tp-jobs-total'));
   check(/p50 [\d.]+ ms, p99 [\d.]+ ms/.test(await text(page, '#tp-latency-total')), 'the panel shows p50 and p99 latency');
   check((await page.locator('#audit tr').count()) === 12, '12 rows in the audit table');
-  await page.screenshot({ path: screenshot, fullPage: true });
 
   // ---------------------------------------------------------------- jobs list
   await page.click('a[data-view-link="jobs"]');
@@ -220,6 +220,7 @@ try {
   const detail = await job(someId);
   const args = await text(page, '#job-args');
   check(args === JSON.stringify(detail.args, null, 2), 'the arguments are pretty-printed as the API holds them');
+  await page.click('#job-back');
   await page.fill('#job-search-id', '999999');
   await page.press('#job-search-id', 'Enter');
   await page.waitForSelector('#job-missing:not([hidden])');
@@ -373,6 +374,10 @@ try {
   const others = (await api('GET', `/anagrams/${word}`)).body.anagrams;
   check(others.length === 15, `story 3: the API holds all 16 words of the group (${others.length + 1})`);
   await page.screenshot({ path: shot('-stories'), fullPage: true });
+  // The overview after all that, for the README.
+  await page.click('a[data-view-link="overview"]');
+  await page.waitForFunction(() => document.querySelectorAll('#chart-jobs svg').length === 1);
+  await page.screenshot({ path: screenshot, fullPage: true });
 
   // ---------------------------------------------------------------- keyboard only
   await page.goto(base + '/#overview');
@@ -410,7 +415,7 @@ try {
   }
   await page.goto(base + '/#overview');
   await page.waitForFunction(() => document.querySelectorAll('#chart-jobs svg').length === 1);
-  await page.screenshot({ path: shot('-phone'), fullPage: true });
+  await page.screenshot({ path: shot('-phone'), fullPage: false });
   await page.setViewportSize({ width: 1280, height: 900 });
   await page.emulateMedia({ colorScheme: 'dark' });
   const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
@@ -422,6 +427,7 @@ try {
   await page.emulateMedia({ colorScheme: 'dark' });
   await page.goto(base + '/#jobs');
   await page.waitForFunction(() => document.querySelectorAll('#jobs-rows tr').length > 0);
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: shot('-dark'), fullPage: false });
   await page.emulateMedia({ colorScheme: 'light' });
 
