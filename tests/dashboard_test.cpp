@@ -68,7 +68,10 @@ TEST_CASE_FIXTURE(Fixture, "serves the page, its CSS and JS from the binary with
   }
   auto page = request(http, "GET", "/").body;
   CHECK(page.find("src=\"/dashboard.js\"") != std::string::npos);
-  CHECK(page.find("id=\"burst\"") != std::string::npos);
+  for (const char* view : {"overview", "jobs", "job", "domain", "stories"}) {
+    CAPTURE(view);
+    CHECK(page.find(std::string("data-view=\"") + view + "\"") != std::string::npos);
+  }
 }
 
 TEST_CASE_FIXTURE(Fixture, "/api/stats counts users, audit rows, messages and jobs by state") {
