@@ -1045,6 +1045,8 @@ async function refresh() {
     } catch (e) {
       if (e instanceof Unreachable) setOnline(false, e.message);
       else showError('server: ' + (e.message || e));
+      // Whatever failed, the actions still say whether they can run.
+      updateBulk();
     }
   })().finally(() => {
     refreshing = null;

@@ -431,6 +431,26 @@ try {
   await page.screenshot({ path: shot('-dark'), fullPage: false });
   await page.emulateMedia({ colorScheme: 'light' });
 
+  // ---------------------------------------------------------------- no token given
+  // A visitor who cancels the prompt: the page says why actions are
+  // unavailable and keeps them disabled.
+  {
+    const other = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const visitor = await other.newPage();
+    let asked = 0;
+    visitor.on('dialog', async (d) => { asked++; await d.dismiss(); });
+    await visitor.goto(base + '/#jobs?state=discarded');
+    await visitor.waitForSelector('#token-note:not([hidden])', { timeout: 10000 });
+    check((await text(visitor, '#token-note')).startsWith('Actions are unavailable: this server runs with --admin-token'),
+      'without the token the page says why actions are unavailable');
+    check(await visitor.isDisabled('#bulk-all') && await visitor.isDisabled('#bulk-selected'),
+      'and the bulk actions are disabled');
+    check((await text(visitor, '#bulk-why')).startsWith('Actions are unavailable'), 'the bulk bar says why');
+    await new Promise((r) => setTimeout(r, 1500));
+    check(asked === 1, `a cancelled prompt is not asked again while polling (${asked})`);
+    await other.close();
+  }
+
   // ---------------------------------------------------------------- unreachable, then back
   await page.goto(base + '/#overview');
   await page.waitForFunction(() => document.getElementById('live').textContent === 'live');
