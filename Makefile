@@ -71,10 +71,11 @@ tsan: deps
 bench: deps
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
 	  -DAFTERCOMMIT_TESTS=OFF -DAFTERCOMMIT_BENCH=ON
-	cmake --build build -j $(JOBS) --target aftercommit bench_raw_sqlite bench_jobs_drain
+	cmake --build build -j $(JOBS) --target aftercommit bench_raw_sqlite bench_jobs_drain bench_jobs_page
 	python3 bench/run.py --build build
 
-# Refreshes docs/dashboard.png: the browser test against a release build.
+# Refreshes the dashboard screenshots in docs/ (dashboard.png and its -jobs,
+# -stories, -phone and -dark siblings): the browser test against a release build.
 screenshot: build
 	node tests/browser/dashboard.mjs build/aftercommit /usr/bin/chromium docs/dashboard.png
 

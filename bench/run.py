@@ -7,7 +7,8 @@ Runs, on a fresh temporary database with --synchronous full:
   (b) raw HTTP: GET /healthz through the same server;
   then every API workload at 1, 8 and 64 connections with wrk (Lua scripts
   in bench/ make every request unique), in group-commit mode and, for
-  creates, in per-request mode too; the job drain (bench_jobs_drain);
+  creates, in per-request mode too; the job drain (bench_jobs_drain); the
+  dashboard's jobs page with 100,000 jobs (bench_jobs_page);
   commit-to-start latency of welcome jobs under the create load; the
   server's peak RSS; the database size per 100,000 users.
 Writes bench/results/<date>.json and the table in docs/PERFORMANCE.md.
@@ -188,6 +189,12 @@ def main():
                          capture_output=True, text=True, check=True).stdout
     results["jobs_drain"] = json.loads(out)
 
+    log("jobs page", 100000)
+    out = subprocess.run([os.path.join(args.build, "bench_jobs_page"), "--db",
+                          os.path.join(tmp, "page.db"), "--jobs", "100000"],
+                         capture_output=True, text=True, check=True).stdout
+    results["jobs_page"] = json.loads(out)
+
     # Ratios against the baselines measured in this same run.
     raw = {r["commit"]: r["rps"] for r in results["runs"] if r["workload"] == "raw_sqlite_create"}
     healthz = {r["connections"]: r["rps"] for r in results["runs"]
@@ -219,6 +226,15 @@ def render_table(res):
     j = res["jobs_drain"]
     lines.append("")
     lines.append("Jobs drained: %d no-op jobs in %.2f s = **%.0f jobs/s**." % (j["jobs"], j["seconds"], j["per_second"]))
+    p = res.get("jobs_page")
+    if p:
+        worst = max(v["max_ms"] for k, v in p.items() if isinstance(v, dict))
+        lines.append("Dashboard jobs page with %d jobs (%d per page, server-side): first page %.2f ms mean, "
+                     "keyset walk of all %d pages %.2f ms mean / %.2f ms max, no job in the state (every row "
+                     "read) %.2f ms max; **worst page %.2f ms**." % (
+                         p["jobs"], p["page_size"], p["first_page"]["mean_ms"],
+                         p["keyset_walk_all_pages"]["pages"], p["keyset_walk_all_pages"]["mean_ms"],
+                         p["keyset_walk_all_pages"]["max_ms"], p["state_running_none"]["max_ms"], worst))
     for commit, s in res.get("server", {}).items():
         cts = s.get("commit_to_start")
         size = s.get("db_size")

@@ -1,7 +1,10 @@
 #include "db/jobs.h"
 
 #include <algorithm>
+#include <iterator>
+#include <limits>
 #include <tuple>
+#include <utility>
 
 #include "db/conn.h"
 #include "db/database.h"
@@ -208,6 +211,59 @@ std::vector<JobRow> list_jobs(Conn& conn, const JobFilter& filter) {
   auto q = conn.query(Sql::kListJobs);
   q.bind_all(filter.state, filter.kind, filter.limit);
   return q.all(job_from);
+}
+
+std::vector<JobRow> list_jobs_page(Conn& conn, const JobFilter& filter,
+                                   std::optional<std::int64_t> before) {
+  const std::int64_t below = before.value_or(std::numeric_limits<std::int64_t>::max());
+  if (!filter.state && !filter.kind) {
+    auto q = conn.query(Sql::kListJobsPage);
+    q.bind_all(below, filter.limit);
+    return q.all(job_from);
+  }
+  // One filter: the newest `limit` of each (state, kind) pair it covers, each
+  // an index walk that stops after `limit` rows, merged newest first. Six
+  // states, and the kinds of one state read by a loose index scan: a page
+  // reads at most (pairs x limit) rows whatever the table holds.
+  std::vector<std::pair<std::string, std::string>> pairs;  // (state, kind)
+  if (filter.state && filter.kind) {
+    pairs.emplace_back(*filter.state, *filter.kind);
+  } else if (filter.state) {
+    auto kinds = conn.query(Sql::kJobKindsInState);
+    kinds.bind(1, *filter.state);
+    for (auto& kind : kinds.all([](const Row& r) { return r.text(0); })) {
+      pairs.emplace_back(*filter.state, std::move(kind));
+    }
+  } else {  // the six states of jobs/job_state.h
+    for (const char* state :
+         {"available", "running", "retryable", "completed", "discarded", "cancelled"}) {
+      pairs.emplace_back(state, *filter.kind);
+    }
+  }
+  std::vector<JobRow> out;
+  for (const auto& [state, kind] : pairs) {
+    auto q = conn.query(Sql::kListJobsPageOfStateKind);
+    q.bind_all(state, kind, below, filter.limit);
+    auto rows = q.all(job_from);
+    out.insert(out.end(), std::make_move_iterator(rows.begin()),
+               std::make_move_iterator(rows.end()));
+  }
+  std::sort(out.begin(), out.end(), [](const JobRow& a, const JobRow& b) { return a.id > b.id; });
+  if (out.size() > static_cast<std::size_t>(filter.limit)) out.resize(filter.limit);
+  return out;
+}
+
+bool retry_job_in_state(Tx& tx, std::int64_t id, const std::string& state, core::Millis now) {
+  auto q = tx.conn().query(Sql::kRetryJobInState);
+  q.bind_all(id, state, now);
+  return q.exec() == 1;
+}
+
+int retry_jobs_in_state(Tx& tx, const std::string& state, const std::optional<std::string>& kind,
+                        core::Millis now) {
+  auto q = tx.conn().query(Sql::kRetryJobsInState);
+  q.bind_all(state, kind, now);
+  return q.exec();
 }
 
 }  // namespace db

@@ -140,4 +140,18 @@ std::optional<JobRow> find_job(Conn& conn, std::int64_t id);
 // Newest first.
 std::vector<JobRow> list_jobs(Conn& conn, const JobFilter& filter);
 
+// One page of list_jobs, keyset-paginated: the newest `filter.limit` jobs
+// with an id below `before` (nullopt: from the newest). The next page starts
+// before the last id returned; pages stay consistent while jobs are staged.
+std::vector<JobRow> list_jobs_page(Conn& conn, const JobFilter& filter,
+                                   std::optional<std::int64_t> before);
+
+// Bulk retry, for one atomic phase. retry_job_in_state: `state` -> available
+// for job `id` (the retry_job transition), false when the job is not in
+// `state`. retry_jobs_in_state: every job in `state` (of `kind`, when set);
+// returns how many moved.
+bool retry_job_in_state(Tx& tx, std::int64_t id, const std::string& state, core::Millis now);
+int retry_jobs_in_state(Tx& tx, const std::string& state, const std::optional<std::string>& kind,
+                        core::Millis now);
+
 }  // namespace db

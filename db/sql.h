@@ -95,9 +95,16 @@ enum class Sql : std::uint16_t {
   kCountUserActions,
   kCountMessages,
   kLatestUserActions,
+  // db/jobs.cpp, the dashboard's jobs view and bulk retry (kept together at
+  // the end so that other drivers add their text in one block)
+  kListJobsPage,
+  kListJobsPageOfStateKind,
+  kJobKindsInState,
+  kRetryJobInState,
+  kRetryJobsInState,
 };
 
 // How many names there are: a driver sizes its statement cache with it.
-inline constexpr std::size_t kSqlCount = static_cast<std::size_t>(Sql::kLatestUserActions) + 1;
+inline constexpr std::size_t kSqlCount = static_cast<std::size_t>(Sql::kRetryJobsInState) + 1;
 
 }  // namespace db

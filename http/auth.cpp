@@ -11,7 +11,7 @@ bool needs_admin_token(std::string_view method, std::string_view path) {
   (void)method;  // reads and writes alike
   if (path == "/jobs" || path.rfind("/jobs/", 0) == 0) return true;
   return path == "/metrics" || path == "/api/stats" || path == "/api/audit" ||
-         path == "/api/messages";
+         path == "/api/messages" || path == "/api/throughput";
 }
 
 std::optional<std::string_view> bearer_token(std::string_view value) {

@@ -5,7 +5,8 @@
 //   - every /jobs route, reads too (job arguments hold emails, phone
 //     numbers and webhook payloads), and POST /jobs/retry;
 //   - GET /metrics;
-//   - the dashboard's data routes: GET /api/stats, /api/audit, /api/messages.
+//   - the dashboard's data routes: GET /api/stats, /api/audit, /api/messages,
+//     /api/throughput.
 // What stays open: GET /healthz, /openapi.json, the dashboard's page and its
 // static files (they hold no data; the page asks for the token), and the
 // business API (users, products, anagrams, checkout, orders, mailbox), whose

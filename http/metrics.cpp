@@ -4,9 +4,10 @@
 #include <map>
 #include <set>
 
-#include "http/idempotency.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "http/idempotency.h"
+#include "http/throughput.h"
 #include "jobs/job_state.h"
 
 namespace app {
@@ -91,6 +92,7 @@ void record_request(const std::string& request_id, const std::string& method,
   const std::string& route_l = route.empty() ? std::string("unmatched") : route;
   requests().with({method_l, route_l, std::to_string(status)}).inc();
   request_duration().with({method_l, route_l}).observe(static_cast<double>(duration_us) / 1e6);
+  throughput().record_request(core::SystemClock().now_ms(), duration_us);
   core::log::info("request", {{"request_id", request_id},
                               {"method", method},
                               {"route", route_l},
@@ -113,6 +115,7 @@ void record_job_attempt(const jobs::AttemptEvent& e) {
   }
   // Last, so that a reader who saw the count move also sees the histograms.
   job_attempts().with({e.job->kind, outcome}).inc();
+  throughput().record_job(core::SystemClock().now_ms(), e.ok);
   if (e.ok) {
     core::log::info("job", {{"job_id", e.job->id},
                             {"kind", e.job->kind},

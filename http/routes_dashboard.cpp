@@ -1,14 +1,16 @@
 // The built-in dashboard (GET /, its CSS and JS, embedded in the binary) and
-// the small JSON reads it polls: /api/stats, /api/audit, /api/messages.
+// the small JSON reads it polls: /api/stats, /api/audit, /api/messages,
+// /api/throughput.
 // Everything here only reads; the page's buttons call the public API.
 #include <charconv>
 
+#include "core/metrics.h"
+#include "core/time_format.h"
 #include "http/assets.h"
 #include "http/routes.h"
 #include "http/stats_view.h"
+#include "http/throughput.h"
 #include "http/views.h"
-#include "core/metrics.h"
-#include "core/time_format.h"
 
 namespace app {
 namespace {
@@ -89,6 +91,20 @@ void register_dashboard_routes(Router& router, Context& ctx) {
                       {"created_at", core::format_rfc3339_ms(a.created_at)}});
     }
     return json_reply(200, {{"actions", list}});
+  });
+  // The last ?seconds= (1..900, default 900) seconds of the throughput ring.
+  router.get(R"(/api/throughput)", [](const httplib::Request& req) {
+    int seconds = ThroughputRing::kSeconds;
+    if (req.has_param("seconds")) {
+      const std::string text = req.get_param_value("seconds");
+      auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+      if (ec != std::errc() || p != text.data() + text.size() || seconds < 1 ||
+          seconds > ThroughputRing::kSeconds) {
+        return problem(422, "invalid-parameter", "Invalid parameter",
+                       "seconds must be an integer from 1 to 900");
+      }
+    }
+    return json_reply(200, throughput().snapshot(core::SystemClock().now_ms(), seconds));
   });
   router.get(R"(/api/messages)", [&ctx](const httplib::Request& req) {
     auto limit = parse_limit(req, 20);

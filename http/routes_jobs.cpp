@@ -1,5 +1,6 @@
 // Jobs and the mailbox: reads of the queue and of the effects jobs deliver.
 #include <charconv>
+#include <variant>
 
 #include "http/routes.h"
 #include "http/views.h"
@@ -11,6 +12,50 @@ namespace {
 
 Reply invalid_parameter(const std::string& detail) {
   return problem(422, "invalid-parameter", "Invalid parameter", detail);
+}
+
+// The most ids one bulk retry may name (the "all of a kind" form has no cap:
+// it is one UPDATE).
+constexpr std::size_t kMaxBulkIds = 1000;
+
+// The body of POST /jobs/retry, or the 422 that refuses it.
+std::variant<services::BulkRetry, Reply> parse_bulk_retry(const httplib::Request& req) {
+  JsonBody body = parse_json_object(req);
+  if (body.error) return *body.error;
+  services::BulkRetry out;
+  const auto& v = body.value;
+  if (!v.contains("state") || !v["state"].is_string() ||
+      (v["state"] != "discarded" && v["state"] != "cancelled")) {
+    return invalid_parameter("\"state\" must be \"discarded\" or \"cancelled\"");
+  }
+  out.state = v["state"].get<std::string>();
+  if (v.contains("kind") && !v["kind"].is_null()) {
+    if (!v["kind"].is_string() || v["kind"].get<std::string>().empty()) {
+      return invalid_parameter("\"kind\" must be a non-empty string");
+    }
+    out.kind = v["kind"].get<std::string>();
+  }
+  if (v.contains("ids") && !v["ids"].is_null()) {
+    const auto& ids = v["ids"];
+    if (!ids.is_array() || ids.empty() || ids.size() > kMaxBulkIds) {
+      return invalid_parameter("\"ids\" must be an array of 1 to " + std::to_string(kMaxBulkIds) +
+                               " job ids");
+    }
+    for (const auto& id : ids) {
+      if (!id.is_number_integer() || id.get<std::int64_t>() < 1) {
+        return invalid_parameter("every item of \"ids\" must be a positive integer");
+      }
+      out.ids.push_back(id.get<std::int64_t>());
+    }
+  }
+  return out;
+}
+
+std::optional<std::int64_t> parse_before(const std::string& text) {
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || p != text.data() + text.size() || v < 1) return std::nullopt;
+  return v;
 }
 
 }  // namespace
@@ -39,11 +84,35 @@ void register_job_routes(Router& router, Context& ctx) {
       }
       filter.limit = limit;
     }
-    auto list = ctx.jobs_admin.list(filter);
-    if (!list) return problem_for(list.status());
+    // Keyset pagination: ?before=<id> lists the jobs older than that id;
+    // "next_before" (absent on the last page) is the value for the next one.
+    std::optional<std::int64_t> before;
+    if (req.has_param("before")) {
+      before = parse_before(req.get_param_value("before"));
+      if (!before) return invalid_parameter("before must be a positive job id");
+    }
+    auto page = ctx.jobs_admin.page(filter, before);
+    if (!page) return problem_for(page.status());
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& j : *list) out.push_back(job_json(j));
-    return json_reply(200, {{"jobs", out}});
+    for (const auto& j : page->jobs) out.push_back(job_json(j));
+    nlohmann::json body = {{"jobs", out}};
+    if (page->next_before) body["next_before"] = *page->next_before;
+    return json_reply(200, body);
+  });
+  // Bulk retry: every job named (or every job in the state, of the kind)
+  // moves back to available in one transaction, or none does.
+  router.post(R"(/jobs/retry)", [&ctx](const httplib::Request& req, WriteContext& w) {
+    auto parsed = parse_bulk_retry(req);
+    if (auto* refused = std::get_if<Reply>(&parsed)) return *refused;
+    const auto& request = std::get<services::BulkRetry>(parsed);
+    return w.transact([&](db::Tx& tx) -> core::Result<Reply> {
+      auto moved = ctx.jobs_admin.retry_many(tx, request);
+      if (moved) return json_reply(200, {{"retried", *moved}});
+      if (moved.status().code() == core::Code::kConflict) {
+        return problem(409, "invalid-transition", "Invalid transition", moved.status().message());
+      }
+      return refusal_or_failure(moved.status());
+    });
   });
   router.get(R"(/jobs/([^/]+))", [&ctx](const httplib::Request& req) {
     auto id = parse_id(req.matches[1].str());

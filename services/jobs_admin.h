@@ -14,6 +14,19 @@
 
 namespace services {
 
+// POST /jobs/retry: which jobs to move back to available.
+struct BulkRetry {
+  std::string state;                // "discarded" or "cancelled"
+  std::optional<std::string> kind;  // only jobs of this kind
+  std::vector<std::int64_t> ids;    // only these jobs (empty: every match)
+};
+
+// One page of the jobs list and where the next one starts.
+struct JobsPage {
+  std::vector<db::JobRow> jobs;
+  std::optional<std::int64_t> next_before;  // nullopt on the last page
+};
+
 class JobsAdmin {
  public:
   JobsAdmin(db::Database& db, const core::Clock& clock) : db_(db), clock_(clock) {}
@@ -25,9 +38,19 @@ class JobsAdmin {
   core::Result<db::JobRow> retry(db::Tx& tx, std::int64_t id) const;
   // available|retryable -> cancelled. kNotFound, or kConflict naming the state.
   core::Result<db::JobRow> cancel(db::Tx& tx, std::int64_t id) const;
+  // Bulk retry, all or nothing: with ids, each must name a job in
+  // `request.state` (and of `request.kind`, when set), else kNotFound or
+  // kConflict naming the first that does not, checked before anything is
+  // written. Returns how many jobs moved. A job that changed state between
+  // the check and its update (another node) fails the phase with kBusy, so
+  // the transaction rolls back rather than commit a partial retry.
+  core::Result<int> retry_many(db::Tx& tx, const BulkRetry& request) const;
 
   core::Result<db::JobRow> get(std::int64_t id) const;  // kNotFound when absent
   core::Result<std::vector<db::JobRow>> list(const db::JobFilter& filter) const;
+  // Keyset pagination over list(): the page of jobs with ids below `before`.
+  core::Result<JobsPage> page(const db::JobFilter& filter,
+                              std::optional<std::int64_t> before) const;
   core::Result<std::vector<db::MessageRow>> mailbox(const std::string& to) const;
 
  private:

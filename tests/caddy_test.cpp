@@ -227,8 +227,9 @@ TEST_CASE(
   }
 
   SUBCASE("/metrics, the job routes and the dashboard answer 404 through Caddy only") {
-    for (const char* path : {"/metrics", "/jobs", "/jobs/1", "/jobs/1/retry", "/api/stats",
-                             "/api/audit", "/api/messages", "/", "/dashboard.js"}) {
+    for (const char* path :
+         {"/metrics", "/jobs", "/jobs/1", "/jobs/1/retry", "/api/stats", "/api/audit",
+          "/api/messages", "/api/throughput", "/", "/dashboard.js"}) {
       CAPTURE(path);
       CHECK(status_of(edge.curl(path)) == 404);
     }

