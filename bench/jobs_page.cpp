@@ -18,6 +18,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_db.h"
 #include "core/clock.h"
 #include "db/database.h"
 #include "db/jobs.h"
@@ -63,14 +64,9 @@ int main(int argc, char** argv) {
   cli.add_option("--page-size", page_size)->check(CLI::Range(1, 1000));
   CLI11_PARSE(cli, argc, argv);
 
-  db::Options options;
-  options.sqlite.path = path;
-  auto opened = db::Database::open(options);
-  if (!opened) {
-    std::fprintf(stderr, "%s\n", opened.status().to_string().c_str());
-    return 1;
-  }
-  db::Database& db = **opened;
+  auto opened = bench::open_sqlite(path);
+  if (!opened) return 1;
+  db::Database& db = *opened;
   core::SystemClock clock;
 
   for (int staged = 0; staged < count;) {

@@ -19,6 +19,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_db.h"
 #include "core/clock.h"
 #include "db/database.h"
 #include "db/jobs.h"
@@ -36,17 +37,9 @@ int main(int argc, char** argv) {
   cli.add_option("--synchronous", synchronous)->check(CLI::IsMember({"full", "normal"}));
   CLI11_PARSE(cli, argc, argv);
 
-  db::Options options;
-  options.sqlite.path = path;
-  options.commit_mode = commit == "group" ? db::CommitMode::kGroup : db::CommitMode::kPerRequest;
-  options.sqlite.synchronous =
-      synchronous == "full" ? db::sqlite::Synchronous::kFull : db::sqlite::Synchronous::kNormal;
-  auto opened = db::Database::open(options);
-  if (!opened) {
-    std::fprintf(stderr, "%s\n", opened.status().to_string().c_str());
-    return 1;
-  }
-  db::Database& db = **opened;
+  auto opened = bench::open_sqlite(path, synchronous, commit);
+  if (!opened) return 1;
+  db::Database& db = *opened;
   core::SystemClock clock;
 
   std::atomic<bool> stop{false};
