@@ -2,8 +2,8 @@
 
 #include <charconv>
 
-#include "http/request_scope.h"
 #include "core/log.h"
+#include "http/request_scope.h"
 
 namespace app {
 

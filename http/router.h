@@ -15,8 +15,8 @@
 
 #include <httplib.h>
 
-#include "http/http.h"
 #include "db/database.h"
+#include "http/http.h"
 #include "workflow/atomic_phase.h"
 #include "workflow/key_engine.h"
 

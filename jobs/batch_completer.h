@@ -21,6 +21,7 @@
 // thread; phase() on the writer thread; apply_once() on any thread.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <string>
@@ -64,7 +65,8 @@ class BatchCompleter {
   const std::vector<std::string> kinds_;
   const int batch_;
   const core::Millis poll_interval_ms_;
-  bool follow_up_ = false;  // owner thread: start() installed phase() as the follow-up
+  // start() installed phase() as the follow-up; read by notify() on committing threads.
+  std::atomic<bool> follow_up_{false};
 
   std::mutex mu_;
   std::condition_variable cv_;

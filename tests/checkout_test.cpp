@@ -9,8 +9,8 @@
 #include <atomic>
 #include <thread>
 
-#include "http/idempotency.h"
 #include "db/idempotency.h"
+#include "http/idempotency.h"
 #include "services/checkout.h"
 #include "services/order_state.h"
 #include "services/orders.h"

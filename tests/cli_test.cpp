@@ -15,8 +15,8 @@
 #include <set>
 #include <sstream>
 
-#include "cli/cli.h"
 #include "app/config.h"
+#include "cli/cli.h"
 #include "core/clock.h"
 #include "db/database.h"
 #include "db/jobs.h"
