@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <libpq-fe.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -26,14 +27,72 @@ TempDir::TempDir() {
   fs::create_directories(path_);
 }
 
+namespace {
+
+std::string pg_socket() {
+  const char* socket = std::getenv("AFTERCOMMIT_PG_SOCKET");
+  if (socket == nullptr || *socket == '\0') {
+    throw std::runtime_error(
+        "AFTERCOMMIT_TEST_ENGINE=postgres needs AFTERCOMMIT_PG_SOCKET, the unix socket directory "
+        "of a test server (`make test` starts one: tests/pg.sh start DIR)");
+  }
+  return socket;
+}
+
+std::string pg_url(const std::string& database) {
+  return "postgresql:///" + database + "?host=" + pg_socket() + "&user=postgres";
+}
+
+// Runs one statement on the server's maintenance database (CREATE/DROP
+// DATABASE cannot run inside a transaction, so no db::Database here).
+void pg_admin(const std::string& sql) {
+  PGconn* c = PQconnectdb(pg_url("postgres").c_str());
+  std::string error;
+  if (PQstatus(c) != CONNECTION_OK) {
+    error = PQerrorMessage(c);
+  } else {
+    PGresult* r = PQexec(c, sql.c_str());
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) error = PQresultErrorMessage(r);
+    PQclear(r);
+  }
+  PQfinish(c);
+  if (!error.empty()) throw std::runtime_error(sql + ": " + error);
+}
+
+}  // namespace
+
 TempDir::~TempDir() {
+  for (const std::string& database : databases_) {
+    try {
+      pg_admin("DROP DATABASE IF EXISTS " + database + " WITH (FORCE)");
+    } catch (const std::exception&) {
+      // The server is gone (a test stopped it); tests/pg.sh stop removes it all.
+    }
+  }
   std::error_code ec;
   fs::remove_all(path_, ec);
 }
 
+bool on_postgres() {
+  const char* engine = std::getenv("AFTERCOMMIT_TEST_ENGINE");
+  return engine != nullptr && std::string(engine) == "postgres";
+}
+
+std::string test_db(const TempDir& dir, const std::string& name) {
+  if (!on_postgres()) return dir.file(name);
+  static std::atomic<int> counter{0};
+  std::random_device rd;
+  const std::string database = "t" + std::to_string(::getpid()) + "_" +
+                               std::to_string(counter.fetch_add(1)) + "_" +
+                               std::to_string(rd() % 1000000);
+  pg_admin("CREATE DATABASE " + database);
+  dir.own_database(database);
+  return pg_url(database);
+}
+
 app::Config test_config(const TempDir& dir) {
   app::Config c;
-  c.db_path = dir.file("test.db");
+  c.db_path = test_db(dir);
   c.port = 0;
   c.http_threads = 16;
   // `make test` runs every suite once per commit mode; the binary reads the
