@@ -4,6 +4,8 @@
 # and deleted afterwards.
 #   tests/pg.sh start DIR   prints the socket directory (DIR/socket)
 #   tests/pg.sh stop DIR    stops the server and removes DIR
+#   tests/pg.sh halt DIR    stops the server, keeps DIR (a test's outage)
+#   tests/pg.sh resume DIR  starts a halted server again
 # Runs the server as the `postgres` user when started as root (initdb
 # refuses root); as anyone else, as that user.
 set -euo pipefail
@@ -19,10 +21,21 @@ case "$cmd" in
     as_pg "$BIN/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
       --no-sync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
     # fsync stays on: the tests check what an acknowledged commit promises.
-    as_pg "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-      -o "-c listen_addresses='' -c unix_socket_directories='$dir/socket' -c max_connections=300 -c shared_buffers=64MB" \
-      start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+    cat >>"$dir/data/postgresql.conf" <<CONF
+listen_addresses = ''
+unix_socket_directories = '$dir/socket'
+max_connections = 300
+shared_buffers = 64MB
+CONF
+    as_pg "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 start >/dev/null ||
+      { cat "$dir/server.log" >&2; exit 1; }
     echo "$dir/socket"
+    ;;
+  halt)
+    as_pg "$BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+    ;;
+  resume)
+    as_pg "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 start >/dev/null
     ;;
   stop)
     if [ -d "$dir/data" ]; then
@@ -30,5 +43,5 @@ case "$cmd" in
     fi
     rm -rf "$dir"
     ;;
-  *) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|halt|resume DIR" >&2; exit 2 ;;
 esac

@@ -298,7 +298,7 @@ TEST_CASE("a delivery cut by kill -9 is rescued once its lease ends and complete
   Receiver receiver;
   receiver.stall();
   testing::TempDir dir;
-  const std::string db = dir.file("kill.db");
+  const std::string db = testing::test_db(dir, "kill.db");
   // The restarted process cannot tell a dead process from a live one sharing
   // the file: it rescues the delivery when its lease (short here) expires.
   const std::vector<std::string> args = {"--webhook-url", receiver.url(), "--webhook-secret",
@@ -335,7 +335,7 @@ TEST_CASE("SIGTERM leaves a delivery stuck past --shutdown-timeout to be rescued
   Receiver receiver;
   receiver.stall();
   testing::TempDir dir;
-  const std::string db = dir.file("term.db");
+  const std::string db = testing::test_db(dir, "term.db");
   std::vector<std::string> args = {"--webhook-url",      receiver.url(), "--webhook-secret",
                                    kSecret,              "--job-lease",  "1000",
                                    "--shutdown-timeout", "100"};

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <libpq-fe.h>
 #include <unistd.h>
 
@@ -88,6 +89,50 @@ std::string test_db(const TempDir& dir, const std::string& name) {
   pg_admin("CREATE DATABASE " + database);
   dir.own_database(database);
   return pg_url(database);
+}
+
+namespace {
+
+// Runs `sql` on `db`: the first value of its first row, or the rows it changed.
+std::int64_t run_sql(const std::string& db, const std::string& sql, bool changes) {
+  if (db.rfind("postgres", 0) == 0) {
+    PGconn* c = PQconnectdb(db.c_str());
+    std::string error;
+    std::int64_t out = 0;
+    if (PQstatus(c) != CONNECTION_OK) {
+      error = PQerrorMessage(c);
+    } else {
+      PGresult* r = PQexec(c, sql.c_str());
+      const auto st = PQresultStatus(r);
+      if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        error = PQresultErrorMessage(r);
+      } else if (changes) {
+        out = std::atoll(PQcmdTuples(r));
+      } else if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)) {
+        const std::string v = PQgetvalue(r, 0, 0);
+        out = v == "t" ? 1 : v == "f" ? 0 : std::atoll(v.c_str());
+      }
+      PQclear(r);
+    }
+    PQfinish(c);
+    if (!error.empty()) throw std::runtime_error(sql + ": " + error);
+    return out;
+  }
+  SQLite::Database conn(db, changes ? SQLite::OPEN_READWRITE : SQLite::OPEN_READONLY, 5000);
+  if (changes) return conn.exec(sql);
+  SQLite::Statement q(conn, sql);
+  if (!q.executeStep() || q.getColumn(0).isNull()) return 0;
+  return q.getColumn(0).getInt64();
+}
+
+}  // namespace
+
+std::int64_t query_int(const std::string& db, const std::string& sql) {
+  return run_sql(db, sql, false);
+}
+
+std::int64_t exec_sql(const std::string& db, const std::string& sql) {
+  return run_sql(db, sql, true);
 }
 
 app::Config test_config(const TempDir& dir) {

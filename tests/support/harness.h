@@ -60,6 +60,13 @@ bool on_postgres();
 // distinct), dropped with `dir`.
 std::string test_db(const TempDir& dir, const std::string& name = "test.db");
 
+// The first column of the first row `sql` answers on the database `db` (a
+// SQLite file, or a URL test_db gave), as an integer (0 for NULL): for tests
+// that count rows on either engine. Throws std::runtime_error on an error.
+std::int64_t query_int(const std::string& db, const std::string& sql);
+// The same for a statement that changes rows (returns how many).
+std::int64_t exec_sql(const std::string& db, const std::string& sql);
+
 // A config for tests: port 0, test_db(dir), few HTTP threads.
 app::Config test_config(const TempDir& dir);
 
