@@ -13,12 +13,22 @@
 #include "workers/webhooks.h"
 
 namespace app {
+namespace {
+
+// Config::fake_gateway_db, defaulted as its comment says.
+std::string fake_gateway_store_path(const Config& cfg) {
+  if (!cfg.fake_gateway_db.empty()) return cfg.fake_gateway_db;
+  if (cfg.db_path.find("://") != std::string::npos) return "aftercommit-fake-gateway.sqlite";
+  return cfg.db_path + ".fake-gateway";
+}
+
+}  // namespace
 
 App::App(const Config& config, const core::Clock& clock) : config_(config), clock_(clock) {}
 
 App::~App() {
   if (server_) server_->stop();
-  supervisor_.stop();
+  if (supervisor_) supervisor_->stop();
   if (runner_) runner_->stop();
   if (fake_gateway_) fake_gateway_->stop();
 }
@@ -105,12 +115,13 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   }
 
   if (cfg.fake_gateway) {
-    FakeGatewayOptions gateway_options;
+    tools::FakeGatewayOptions gateway_options;
     gateway_options.bind = cfg.bind;
     gateway_options.port = cfg.fake_gateway_port;
     // tok_timeout answers well after checkout's client gave up.
     gateway_options.slow_answer_ms = cfg.gateway_timeout_ms + 1000;
-    app->fake_gateway_ = std::make_unique<FakeGateway>(*app->db_, clock, gateway_options);
+    gateway_options.store_path = fake_gateway_store_path(cfg);
+    app->fake_gateway_ = std::make_unique<tools::FakeGateway>(clock, gateway_options);
     auto gateway_port = app->fake_gateway_->start();
     if (!gateway_port) return gateway_port.status();
     if (app->config_.payment_gateway_url.empty()) {
@@ -124,14 +135,14 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   services.gateway_timeout_ms = cfg.gateway_timeout_ms;
   services.ca_file = cfg.ca_file;
   services.checkout_flow =
-      CheckoutFlowOptions{cfg.idempotency_lock_timeout_ms, cfg.test_crash_after};
+      workflow::CheckoutOptions{cfg.idempotency_lock_timeout_ms, cfg.test_crash_after};
   app->ctx_ = std::make_unique<Context>(services, *app->db_, clock);
-  CompleterOptions completer_options;
+  workflow::CompleterOptions completer_options;
   completer_options.after_ms = cfg.completer_after_ms;
   completer_options.lock_timeout_ms = cfg.idempotency_lock_timeout_ms;
   completer_options.interval_ms = std::clamp<core::Millis>(cfg.completer_after_ms / 4, 20, 10'000);
-  app->completer_ =
-      std::make_unique<Completer>(*app->db_, app->ctx_->checkout_flow, clock, completer_options);
+  app->completer_ = std::make_unique<workflow::Completer>(
+      *app->db_, app->ctx_->checkout_flow.workflow(), clock, completer_options);
   maintenance::KeyReaperOptions reaper_options;
   reaper_options.ttl_ms = cfg.idempotency_ttl_ms;
   reaper_options.interval_ms = std::clamp<core::Millis>(cfg.idempotency_ttl_ms / 10, 100, 60'000);
@@ -146,11 +157,15 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
                                                   cfg.backup_keep, db::sqlite::CopyOptions{}});
   }
   // Start order; stopped in reverse (maintenance/supervisor.h).
-  app->supervisor_.add(*app->rescuer_);
-  app->supervisor_.add(*app->cleaner_);
-  app->supervisor_.add(*app->completer_);
-  app->supervisor_.add(*app->key_reaper_);
-  if (app->backups_) app->supervisor_.add(*app->backups_);
+  auto leader = app->db_->leader_lock();
+  if (!leader) return leader.status();
+  app->leader_ = std::move(*leader);
+  app->supervisor_ = std::make_unique<maintenance::Supervisor>(app->leader_.get());
+  app->supervisor_->add(*app->rescuer_);
+  app->supervisor_->add(*app->cleaner_);
+  app->supervisor_->add(*app->completer_);
+  app->supervisor_->add(*app->key_reaper_);
+  if (app->backups_) app->supervisor_->add(*app->backups_);
   if (!cfg.tls_cert_path.empty()) {
     auto tls = TlsServerContext::open(cfg.tls_cert_path, cfg.tls_key_path);
     if (!tls) return tls.status();
@@ -204,11 +219,12 @@ void App::reload() {
 void App::serve() {
   serving_ = true;
   runner_->start();
-  supervisor_.start();
+  supervisor_->start();
   // returns after stop(), once in-flight requests finished
   if (!stop_requested_) server_->listen();
   serving_ = false;
-  supervisor_.stop();  // cancels a backup in progress
+  supervisor_->stop();  // cancels a backup in progress
+  leader_->resign();    // another process leads at its next pass
   // Stop claiming, let running jobs finish up to --shutdown-timeout.
   runner_->stop();
 }

@@ -6,10 +6,11 @@
 // older than the lock timeout (never more: another process may be serving the
 // same file), start the fake gateway when asked, bind; serve() starts the
 // runner, then the supervisor's background services in this order: rescuer,
-// cleaner, completer, key reaper, scheduled backups. Shutdown (request_stop,
+// cleaner, completer, key reaper (those four only while this process holds
+// the engine's leader lock, db/leader.h), scheduled backups. Shutdown (request_stop,
 // e.g. on SIGTERM): stop accepting and let in-flight requests finish, then
 // stop the services in the reverse order (a backup in progress is
-// cancelled), then the runner: no more claims, running jobs may finish
+// cancelled) and resign leadership, then the runner: no more claims, running jobs may finish
 // within --shutdown-timeout; what is left is rescued once its lease ends.
 #pragma once
 
@@ -17,7 +18,6 @@
 #include <memory>
 #include <string>
 
-#include "app/completer.h"
 #include "app/config.h"
 #include "core/clock.h"
 #include "db/database.h"
@@ -32,6 +32,7 @@
 #include "maintenance/rescuer.h"
 #include "maintenance/supervisor.h"
 #include "tools/fake_gateway.h"
+#include "workflow/completer.h"
 
 namespace app {
 
@@ -66,10 +67,10 @@ class App {
   maintenance::Cleaner& cleaner() noexcept { return *cleaner_; }
   const jobs::Registry& registry() const noexcept { return registry_; }
   Context& context() noexcept { return *ctx_; }
-  Completer& completer() noexcept { return *completer_; }
+  workflow::Completer& completer() noexcept { return *completer_; }
   maintenance::KeyReaper& key_reaper() noexcept { return *key_reaper_; }
   // The background services' owner; tests wait on its passes.
-  maintenance::Supervisor& supervisor() noexcept { return supervisor_; }
+  maintenance::Supervisor& supervisor() noexcept { return *supervisor_; }
   Server& server() noexcept { return *server_; }
   // Null unless --backup-dir was given.
   maintenance::BackupSchedule* backups() noexcept { return backups_.get(); }
@@ -84,17 +85,20 @@ class App {
   std::unique_ptr<db::Database> db_;
   jobs::Registry registry_;
   std::unique_ptr<jobs::Runner> runner_;
-  std::unique_ptr<FakeGateway> fake_gateway_;
+  std::unique_ptr<tools::FakeGateway> fake_gateway_;
   std::unique_ptr<maintenance::Rescuer> rescuer_;
   std::unique_ptr<maintenance::Cleaner> cleaner_;
   std::unique_ptr<Context> ctx_;
-  std::unique_ptr<Completer> completer_;
+  std::unique_ptr<workflow::Completer> completer_;
   std::unique_ptr<maintenance::KeyReaper> key_reaper_;
   std::unique_ptr<TlsServerContext> tls_;  // before server_: it outlives it
   std::unique_ptr<Server> server_;
   std::unique_ptr<maintenance::BackupSchedule> backups_;
-  // Declared after the services it runs: destroyed (stopped) before them.
-  maintenance::Supervisor supervisor_;
+  // This process's claim to lead the leader-only services (db/leader.h).
+  std::unique_ptr<db::LeaderLock> leader_;
+  // Declared after the services it runs and the lock it asks: destroyed
+  // (stopped) before them.
+  std::unique_ptr<maintenance::Supervisor> supervisor_;
   int port_ = 0;
 };
 

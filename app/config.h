@@ -33,7 +33,7 @@ struct Config {
   // --busy-timeout: SQLite's wait for a lock held by another process;
   // PostgreSQL's lock_timeout (a wait for a row another node holds).
   int busy_timeout_ms = 1000;
-  int max_attempts = 3;        // --max-attempts: BEGIN IMMEDIATE tries before 409 /problems/busy
+  int max_attempts = 3;  // --max-attempts: BEGIN IMMEDIATE tries before 409 /problems/busy
   // --commit: group (one writer thread, many requests per COMMIT and fsync)
   // or per-request (one COMMIT per request). See db/database.h.
   db::CommitMode commit_mode = db::CommitMode::kGroup;
@@ -107,6 +107,11 @@ struct Config {
   std::string payment_gateway_url;
   bool fake_gateway = false;  // --fake-gateway: serve the fake payment gateway
   int fake_gateway_port = 0;  // --fake-gateway-port (0 = any free port)
+  // --fake-gateway-db: the fake gateway's own store (tools/fake_gateway_store.h).
+  // Empty: "<--db>.fake-gateway" beside a database file, or
+  // "aftercommit-fake-gateway.sqlite" in the working directory when --db is
+  // not a file. Never the production database.
+  std::string fake_gateway_db;
   // Hidden test hook (--test-crash-after order_created): _exit right after
   // checkout's first phase commits.
   std::string test_crash_after;

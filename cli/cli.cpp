@@ -206,6 +206,11 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
       ->envname("AFTERCOMMIT_FAKE_GATEWAY_PORT")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
+  serve_cmd
+      ->add_option("--fake-gateway-db", cfg.fake_gateway_db,
+                   "The fake gateway's own SQLite file, never the production database "
+                   "(default: <--db>.fake-gateway)")
+      ->envname("AFTERCOMMIT_FAKE_GATEWAY_DB");
   // Hidden: a test hook, not an operator setting.
   serve_cmd->add_option("--test-crash-after", cfg.test_crash_after)->group("");
   // The runner looks for due retries once a second: a shorter backoff could

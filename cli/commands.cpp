@@ -77,7 +77,8 @@ int cmd_migrate(const DbTarget& t) {
   if (*before == *after) {
     std::printf("%s: schema version %d (up to date)\n", db::target_name(o).c_str(), *after);
   } else {
-    std::printf("%s: schema version %d (migrated from %d)\n", db::target_name(o).c_str(), *after, *before);
+    std::printf("%s: schema version %d (migrated from %d)\n", db::target_name(o).c_str(), *after,
+                *before);
   }
   return 0;
 }

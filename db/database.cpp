@@ -351,8 +351,8 @@ void Database::run_batch(std::vector<WriteRequest*>& batch) {
       const bool undone = savepoint.has_value() && savepoint->rollback();
       // A phase that met a deadlock or a lock timeout (PostgreSQL, another
       // node) did nothing wrong: it runs again in the next transaction.
-      const bool retry_busy = undone && st.code() == core::Code::kBusy &&
-                              ++r->busy_runs < options_.max_attempts;
+      const bool retry_busy =
+          undone && st.code() == core::Code::kBusy && ++r->busy_runs < options_.max_attempts;
       if (retry_busy) {
         counters_.busy_retries.fetch_add(1, std::memory_order_relaxed);
         busy_rerun = std::max(busy_rerun, r->busy_runs);

@@ -204,6 +204,12 @@ class Database {
   // The schema version the file is at (PRAGMA user_version).
   [[nodiscard]] core::Result<int> schema_version();
 
+  // A new leader lock of this engine (db/leader.h): one per process, owned
+  // by the caller.
+  [[nodiscard]] core::Result<std::unique_ptr<LeaderLock>> leader_lock() {
+    return driver_->leader_lock();
+  }
+
   const DbCounters& counters() const noexcept { return counters_; }
   const Options& options() const noexcept { return options_; }
 

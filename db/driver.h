@@ -13,6 +13,7 @@
 
 #include "core/status.h"
 #include "db/conn.h"
+#include "db/leader.h"
 
 namespace db {
 
@@ -46,6 +47,11 @@ class Driver {
   [[nodiscard]] virtual core::Result<int> migrate(Conn& writer, int to) = 0;
   // Once migrated, readies the writer to serve (SQLite: the switch to WAL).
   [[nodiscard]] virtual core::Status prepare_to_serve(Conn& writer) = 0;
+
+  // This engine's way to elect one leader among the processes serving the
+  // database (db/leader.h). Errors: kUnavailable naming what could not be
+  // opened.
+  [[nodiscard]] virtual core::Result<std::unique_ptr<LeaderLock>> leader_lock() = 0;
 };
 
 }  // namespace db

@@ -90,11 +90,6 @@ enum class Sql : std::uint16_t {
   kSameMessageOfJob,
   kListMessages,
   kLatestMessages,
-  // db/gateway_charges.cpp
-  kInsertCharge,
-  kFindByKey,
-  kListForClientKey,
-  kListAll,
   // db/stats.cpp
   kCountJobs,
   kCountUserActions,

@@ -66,6 +66,12 @@ db::StoredResponse to_stored(const Reply& reply) {
 }
 
 Reply replay(const db::StoredResponse& stored) {
+  Reply r = from_stored(stored);
+  r.header("Idempotent-Replayed", "true");
+  return r;
+}
+
+Reply from_stored(const db::StoredResponse& stored) {
   Reply r;
   r.status = stored.status;
   r.content_type = stored.content_type;
@@ -78,7 +84,6 @@ Reply replay(const db::StoredResponse& stored) {
       }
     }
   }
-  r.header("Idempotent-Replayed", "true");
   return r;
 }
 

@@ -34,11 +34,11 @@
 #include <string>
 #include <string_view>
 
-#include "http/http.h"
-#include "http/router.h"
 #include "core/clock.h"
 #include "core/metrics.h"
 #include "db/idempotency.h"
+#include "http/http.h"
+#include "http/router.h"
 #include "workflow/key_engine.h"
 
 namespace app {
@@ -56,9 +56,12 @@ std::string request_fingerprint(const std::string& method, const std::string& ta
 std::string client_scope(const httplib::Request& req);
 bool valid_idempotency_key(const std::string& key);
 
-// The stored form of a reply, and the reply replayed from it.
+// The stored form of a reply; the reply replayed from it (marked
+// Idempotent-Replayed: true); the reply it stores, as the request that
+// stored it answers (unmarked).
 db::StoredResponse to_stored(const Reply& reply);
 Reply replay(const db::StoredResponse& stored);
+Reply from_stored(const db::StoredResponse& stored);
 
 Reply idempotency_key_in_use();
 

@@ -32,6 +32,7 @@ class Cleaner final : public Service {
 
   std::string_view name() const noexcept override { return "cleaner"; }
   core::Millis interval_ms() const noexcept override { return options_.interval_ms; }
+  bool leader_only() const noexcept override { return true; }
   core::Status pass() override { return run_once().status(); }
 
  private:

@@ -29,6 +29,7 @@ class KeyReaper final : public Service {
 
   std::string_view name() const noexcept override { return "key_reaper"; }
   core::Millis interval_ms() const noexcept override { return options_.interval_ms; }
+  bool leader_only() const noexcept override { return true; }
   core::Status pass() override { return run_once().status(); }
 
   // Deletes every key that finished more than ttl ago; returns how many.

@@ -39,6 +39,7 @@ class Rescuer final : public Service {
 
   std::string_view name() const noexcept override { return "rescuer"; }
   core::Millis interval_ms() const noexcept override { return options_.interval_ms; }
+  bool leader_only() const noexcept override { return true; }
   core::Status pass() override;
 
  private:

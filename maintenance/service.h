@@ -33,6 +33,12 @@ class Service {
   // logged by the service itself, through core::log.
   [[nodiscard]] virtual core::Status pass() = 0;
 
+  // Whether only the leader among the processes serving the database runs
+  // it (db/leader.h): work every process could do, safely, but that one
+  // process does for all. Services that act on their own process or file
+  // (scheduled backups) return false.
+  [[nodiscard]] virtual bool leader_only() const noexcept { return false; }
+
   // Asks a pass in progress to end early (a backup copy stops at its next
   // step). Called from the supervisor's owner thread just before it joins the
   // service's thread; must be thread-safe and never block.

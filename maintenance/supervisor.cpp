@@ -1,6 +1,5 @@
 #include "maintenance/supervisor.h"
 
-
 #include "core/log.h"
 
 namespace maintenance {
@@ -29,7 +28,28 @@ void Supervisor::stop() {
   }
 }
 
+bool Supervisor::lead() {
+  const bool held = leader_->held();
+  std::lock_guard lock(mu_);
+  if (held != leading_) {
+    leading_ = held;
+    if (held) {
+      core::log::info("leader_elected", {{"detail", "this process runs the leader-only services"}});
+    } else {
+      core::log::warn("leader_lost", {{"detail", "another process runs the leader-only services"}});
+    }
+  }
+  return held;
+}
+
+bool Supervisor::leading() const {
+  if (leader_ == nullptr) return true;
+  std::lock_guard lock(mu_);
+  return leading_;
+}
+
 void Supervisor::run_pass(Entry& entry) {
+  if (leader_ != nullptr && entry.service->leader_only() && !lead()) return;
   const core::Status st = entry.service->pass();
   if (!st) {
     core::log::warn("service_failed", {{"service", entry.service->name()},

@@ -6,6 +6,11 @@
 // pass is logged (event `service_failed`, with `service`, `code` and `error`)
 // and the service goes on; nothing a service does can stop the server.
 //
+// Leadership: a service that is leader_only() runs its pass only while the
+// leader lock (db/leader.h) given to the constructor is held; otherwise the
+// pass is skipped (and not counted). A change of leadership is logged once
+// (`leader_elected` / `leader_lost`). Without a lock every service runs.
+//
 // Threads: add(), start() and stop() from one owner thread; the services'
 // passes on their own threads. wait_for_passes() from any thread.
 #pragma once
@@ -19,13 +24,15 @@
 #include <vector>
 
 #include "core/periodic.h"
+#include "db/leader.h"
 #include "maintenance/service.h"
 
 namespace maintenance {
 
 class Supervisor {
  public:
-  Supervisor() = default;
+  // `leader` (not owned; may be null: every service runs) must outlive stop().
+  explicit Supervisor(db::LeaderLock* leader = nullptr) : leader_(leader) {}
   ~Supervisor() { stop(); }
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
@@ -53,6 +60,9 @@ class Supervisor {
   // Passes completed by `name` so far (0 for an unknown name).
   [[nodiscard]] std::uint64_t passes(std::string_view name) const;
 
+  // Whether this process led at its last look (true without a lock).
+  [[nodiscard]] bool leading() const;
+
  private:
   struct Entry {
     Service* service = nullptr;
@@ -60,12 +70,17 @@ class Supervisor {
     std::uint64_t passes = 0;  // guarded by Supervisor::mu_
   };
   void run_pass(Entry& entry);
+  // Asks the lock; logs a change. Any service thread.
+  bool lead();
+
+  db::LeaderLock* const leader_;
 
   std::vector<std::unique_ptr<Entry>> entries_;  // changed only by add(), before start()
   enum class State { kNew, kRunning, kStopped };
   State state_ = State::kNew;  // owner thread only
   mutable std::mutex mu_;
   std::condition_variable passed_;
+  bool leading_ = false;  // guarded by mu_: the lock's answer at the last look
 };
 
 }  // namespace maintenance

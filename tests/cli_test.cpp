@@ -15,8 +15,8 @@
 #include <set>
 #include <sstream>
 
-#include "cli/cli.h"
 #include "app/config.h"
+#include "cli/cli.h"
 #include "core/clock.h"
 #include "db/database.h"
 #include "db/jobs.h"
@@ -100,8 +100,9 @@ TEST_CASE("migrate creates the database and prints its schema version, then says
   CHECK(out2.find("(up to date)") != std::string::npos);
 }
 
-TEST_CASE("SQLite: refuses to touch a file that is not a database, and does not create a missing one" *
-          doctest::test_suite("sqlite_only")) {
+TEST_CASE(
+    "SQLite: refuses to touch a file that is not a database, and does not create a missing one" *
+    doctest::test_suite("sqlite_only")) {
   testing::TempDir dir;
   const std::string junk = dir.file("junk.db");
   std::ofstream(junk) << "this is not sqlite, just text that is long enough to be a header";

@@ -3,13 +3,14 @@
 // binary: the "fake gateway on" line, and a crash right after checkout's
 // first phase followed by a restart whose completer charges exactly once.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <doctest/doctest.h>
 
 #include <chrono>
 
-#include "tools/fake_gateway.h"
 #include "services/payment_gateway.h"
 #include "tests/support/harness.h"
+#include "tools/fake_gateway.h"
 
 using testing::request;
 
@@ -17,15 +18,9 @@ namespace {
 
 struct Fixture {
   testing::TempDir dir;
-  std::unique_ptr<db::Database> db = [this] {
-    db::Options o;
-    o.sqlite.path = dir.file("gateway.db");
-    auto opened = db::Database::open(o);
-    REQUIRE(opened);
-    return std::move(*opened);
-  }();
   core::SystemClock clock;
-  app::FakeGateway gateway{*db, clock, app::FakeGatewayOptions{"127.0.0.1", 0, 1500}};
+  tools::FakeGateway gateway{
+      clock, tools::FakeGatewayOptions{"127.0.0.1", 0, 1500, dir.file("gateway.sqlite")}};
   int port = [this] {
     auto p = gateway.start();
     REQUIRE(p);
@@ -171,4 +166,75 @@ TEST_CASE("refuses a duration flag that is not a duration, naming the flag") {
   auto [code2, out2] = testing::run_binary({"serve", "--payment-gateway-url", "ftp://x"});
   CHECK(code2 == 2);
   CHECK(out2.find("--payment-gateway-url") != std::string::npos);
+}
+
+namespace {
+
+std::string checkout_body(const std::string& email, const std::string& token) {
+  return nlohmann::json{{"email", email},
+                        {"phone", "+15550100777"},
+                        {"items", {{{"sku", "a"}, {"quantity", 1}, {"unit_price_cents", 1234}}}},
+                        {"payment_token", token}}
+      .dump();
+}
+
+}  // namespace
+
+TEST_CASE("the fake gateway's charges live in its own file, never in the production database") {
+  testing::TempDir dir;
+  const std::string db_path = dir.file("prod.db");
+  {
+    testing::ServerProcess server(db_path, {"--fake-gateway"});
+    httplib::Client c = server.client();
+    auto paid = request(c, "POST", "/checkout", checkout_body("own@example.com", "tok_visa"),
+                        "application/json", {{"Idempotency-Key", "own-file"}});
+    REQUIRE(paid.status == 201);
+    CHECK(server.terminate_and_wait() == 0);
+  }
+  SQLite::Database prod(db_path, SQLite::OPEN_READONLY);
+  CHECK(prod.execAndGet("SELECT count(*) FROM sqlite_schema WHERE name LIKE 'gateway%'").getInt() ==
+        0);
+  CHECK(prod.execAndGet("SELECT count(*) FROM orders WHERE charge_id IS NOT NULL").getInt() == 1);
+  SQLite::Database store(db_path + ".fake-gateway", SQLite::OPEN_READONLY);
+  CHECK(store.execAndGet("SELECT count(*) FROM gateway_charges").getInt() == 1);
+  CHECK(store.execAndGet("SELECT charge_id FROM gateway_charges").getString() ==
+        prod.execAndGet("SELECT charge_id FROM orders").getString());
+}
+
+TEST_CASE("the standalone fake gateway serves two server nodes and survives kill -9") {
+  testing::TempDir dir;
+  const std::string store = dir.file("gateway.sqlite");
+  std::string first_charge;
+  {
+    auto gateway = testing::ServerProcess::fake_gateway(store);
+    const std::string url = gateway.url();
+    testing::ServerProcess a(dir.file("a.db"), {"--payment-gateway-url", url});
+    testing::ServerProcess b(dir.file("b.db"), {"--payment-gateway-url", url});
+    httplib::Client ca = a.client();
+    httplib::Client cb = b.client();
+    REQUIRE(request(ca, "POST", "/checkout", checkout_body("a@example.com", "tok_visa"),
+                    "application/json", {{"Idempotency-Key", "node-a"}})
+                .status == 201);
+    REQUIRE(request(cb, "POST", "/checkout", checkout_body("b@example.com", "tok_declined"),
+                    "application/json", {{"Idempotency-Key", "node-b"}})
+                .status == 402);
+    httplib::Client gw("127.0.0.1", gateway.port());
+    auto charges = request(gw, "GET", "/v1/charges").json();
+    REQUIRE(charges["count"] == 2);
+    first_charge = charges["charges"][0]["id"];
+    gateway.kill9();
+  }
+  // A new gateway process on the same file answers every key as before.
+  auto gateway = testing::ServerProcess::fake_gateway(store);
+  httplib::Client gw("127.0.0.1", gateway.port());
+  auto charges = request(gw, "GET", "/v1/charges").json();
+  REQUIRE(charges["count"] == 2);
+  const std::string key = charges["charges"][0]["idempotency_key"];
+  auto replay = request(gw, "POST", "/v1/charges", R"({"amount_cents": 1234, "token": "tok_visa"})",
+                        "application/json", {{"Idempotency-Key", key}});
+  CHECK(replay.status == 201);
+  CHECK(replay.header("Idempotent-Replayed") == "true");
+  CHECK(replay.json()["id"] == first_charge);
+  CHECK(request(gw, "GET", "/v1/charges").json()["count"] == 2);
+  CHECK(gateway.terminate_and_wait() == 0);
 }

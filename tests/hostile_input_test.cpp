@@ -39,7 +39,7 @@ int status_of(const std::string& raw_response) {
 
 struct Counts {
   std::int64_t users, actions, jobs, mailbox;
-  std::int64_t products, product_meta, product_changes, words, orders, order_items, keys, charges,
+  std::int64_t products, product_meta, product_changes, words, orders, order_items, keys,
       jobs_not_completed;
   bool operator==(const Counts&) const = default;
 };
@@ -57,8 +57,6 @@ Counts counts(const std::string& db_path) {
           n("SELECT count(*) FROM orders"),
           n("SELECT count(*) FROM order_items"),
           n("SELECT count(*) FROM idempotency_keys"),
-          // The fake gateway's table is not in the PostgreSQL schema.
-          testing::on_postgres() ? 0 : n("SELECT count(*) FROM gateway_charges"),
           n("SELECT count(*) FROM jobs WHERE state != 'completed'")};
 }
 

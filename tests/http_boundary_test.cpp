@@ -667,8 +667,7 @@ TEST_CASE("a request still waiting for a thread at SIGTERM gets 503 and is not r
   CHECK(problem_type(refused) == "/problems/unavailable");
   CHECK(server.wait_exit(10s) == 0);
   CHECK(users(server.db()) == 1);
-  CHECK(count(server.db(), "SELECT count(*) FROM users WHERE email = 'queued@example.com'") ==
-        0);
+  CHECK(count(server.db(), "SELECT count(*) FROM users WHERE email = 'queued@example.com'") == 0);
 }
 
 TEST_CASE("a client trickling its request gets 408 at the read timeout, not a thread for ever") {

@@ -142,8 +142,8 @@ TEST_CASE_FIXTURE(JsonLogs, "labels an unknown route as unmatched") {
 TEST_CASE_FIXTURE(JsonLogs, "logs an internal error once with its request id, never the body") {
   {
     // Storage trouble the server cannot classify: the table is gone.
-    testing::exec_sql(db_path,
-                      testing::on_postgres() ? "DROP TABLE products CASCADE" : "DROP TABLE products");
+    testing::exec_sql(
+        db_path, testing::on_postgres() ? "DROP TABLE products CASCADE" : "DROP TABLE products");
   }
   auto r = request(http, "POST", "/products",
                    R"({"name": "secret-body-marker", "owner_email": "a@example.com"})");

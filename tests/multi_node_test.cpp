@@ -35,9 +35,8 @@ struct Cluster {
   Cluster() {
     std::vector<std::future<std::unique_ptr<testing::ServerProcess>>> starting;
     for (int i = 0; i < kNodes; ++i) {
-      starting.push_back(std::async(std::launch::async, [this] {
-        return std::make_unique<testing::ServerProcess>(db);
-      }));
+      starting.push_back(std::async(
+          std::launch::async, [this] { return std::make_unique<testing::ServerProcess>(db); }));
     }
     for (auto& s : starting) nodes.push_back(s.get());
   }
@@ -113,23 +112,24 @@ TEST_CASE_FIXTURE(Cluster,
   CHECK(count("SELECT count(*) FROM jobs") == 1);
 }
 
-TEST_CASE_FIXTURE(Cluster, "concurrent approvals of one product over three nodes: one 200, one "
-                           "notification") {
+TEST_CASE_FIXTURE(Cluster,
+                  "concurrent approvals of one product over three nodes: one 200, one "
+                  "notification") {
   auto http = nodes[0]->client();
-  auto created = request(http, "POST", "/products",
-                         R"({"name": "lamp", "owner_email": "owner@example.com"})");
+  auto created =
+      request(http, "POST", "/products", R"({"name": "lamp", "owner_email": "owner@example.com"})");
   REQUIRE(created.status == 201);
   const std::string path = "/products/" + created.json()["id"].dump() + "/approve";
-  auto results =
-      storm(30, [&](httplib::Client& c, int) { return request(c, "POST", path, "{}"); });
+  auto results = storm(30, [&](httplib::Client& c, int) { return request(c, "POST", path, "{}"); });
   CHECK(statuses(results) == std::map<int, int>{{200, 1}, {409, 29}});
   for (const auto& r : results) {
     if (r.status == 409) CHECK(r.json()["type"] == "/problems/invalid-transition");
   }
   CHECK(count("SELECT count(*) FROM product_meta") == 1);
   CHECK(count("SELECT count(*) FROM jobs WHERE kind = 'notify_product_owner'") == 1);
-  REQUIRE(testing::eventually(
-      [&] { return count("SELECT count(*) FROM mailbox WHERE recipient = 'owner@example.com'") == 1; }));
+  REQUIRE(testing::eventually([&] {
+    return count("SELECT count(*) FROM mailbox WHERE recipient = 'owner@example.com'") == 1;
+  }));
 }
 
 TEST_CASE_FIXTURE(Cluster, "anagram posts over three nodes at once lose no word") {

@@ -9,6 +9,8 @@
 #include <thread>
 
 #include "db/database.h"
+#include "db/leader.h"
+#include "db/pg/driver.h"
 #include "db/users.h"
 #include "tests/support/harness.h"
 
@@ -35,8 +37,9 @@ class PrivateServer {
 
  private:
   std::string run(const std::string& verb) {
-    const std::string cmd = testing::shell_quote(std::string(AFTERCOMMIT_SOURCE_DIR) + "/tests/pg.sh") +
-                            " " + verb + " " + testing::shell_quote(dir_);
+    const std::string cmd =
+        testing::shell_quote(std::string(AFTERCOMMIT_SOURCE_DIR) + "/tests/pg.sh") + " " + verb +
+        " " + testing::shell_quote(dir_);
     std::string out;
     if (FILE* p = ::popen(cmd.c_str(), "r")) {
       char buf[512];
@@ -51,8 +54,9 @@ class PrivateServer {
 
 }  // namespace
 
-TEST_CASE("PostgreSQL down: writes, reads and /healthz answer 503, then it serves again without "
-          "a restart") {
+TEST_CASE(
+    "PostgreSQL down: writes, reads and /healthz answer 503, then it serves again without "
+    "a restart") {
   testing::TempDir dir;
   PrivateServer pg(dir);
   auto config = testing::test_config(dir);
@@ -71,8 +75,8 @@ TEST_CASE("PostgreSQL down: writes, reads and /healthz answer 503, then it serve
   CHECK(request(http, "GET", "/healthz").status == 503);
 
   pg.resume();
-  CHECK(testing::eventually(
-      [&] { return request(http, "GET", "/healthz").status == 200; }, std::chrono::seconds(20)));
+  CHECK(testing::eventually([&] { return request(http, "GET", "/healthz").status == 200; },
+                            std::chrono::seconds(20)));
   CHECK(request(http, "GET", user).status == 200);  // the acknowledged write is there
   CHECK(request(http, "PUT", "/users/later%40example.com").status == 201);
 }
@@ -122,4 +126,27 @@ TEST_CASE("a row another node holds past lock_timeout is busy, retried, then ans
               return core::Status::ok();
             })
             .is_ok());
+}
+
+TEST_CASE(
+    "one PostgreSQL leader at a time; resigning hands over at once, a silent leader's lease "
+    "lapses") {
+  testing::TempDir dir;
+  db::Options o;
+  db::set_target(o, testing::test_db(dir));
+  REQUIRE(db::Database::open(o).is_ok());  // migrated: the lease table exists
+  db::pg::Options pg = o.pg;
+  pg.leader_ttl_ms = 400;
+  auto a_driver = db::pg::make_driver(pg);
+  auto b_driver = db::pg::make_driver(pg);
+  auto a = std::move(a_driver->leader_lock().value());
+  auto b = std::move(b_driver->leader_lock().value());
+  CHECK(a->held());
+  CHECK_FALSE(b->held());
+  a->resign();
+  CHECK(b->held());  // no wait: the lease was given up
+  CHECK_FALSE(a->held());
+  // b goes silent (as a node killed by kill -9): its lease lapses, a takes over.
+  CHECK(testing::eventually([&] { return a->held(); }, std::chrono::seconds(5)));
+  CHECK(testing::query_int(o.pg.url, "SELECT term FROM leadership") == 3);
 }

@@ -123,10 +123,10 @@ TEST_CASE("with an admin token, every route showing job or operational data need
   const std::string job = "/jobs/" + std::to_string(id);
   // Job arguments hold emails, phone numbers and webhook payloads; the
   // dashboard's reads hold emails and counts.
-  for (const std::string& path : {std::string("/jobs"), std::string("/jobs?state=completed"), job,
-                                 std::string("/jobs/999999"), std::string("/api/stats"),
-                                 std::string("/api/audit"), std::string("/api/messages?limit=5"),
-                                 std::string("/metrics")}) {
+  for (const std::string& path :
+       {std::string("/jobs"), std::string("/jobs?state=completed"), job,
+        std::string("/jobs/999999"), std::string("/api/stats"), std::string("/api/audit"),
+        std::string("/api/messages?limit=5"), std::string("/metrics")}) {
     CAPTURE(path);
     const auto anonymous = request(http, "GET", path);
     check_unauthorized(anonymous);
@@ -158,14 +158,15 @@ TEST_CASE("the Bearer scheme is case-insensitive and may be followed by several 
   auto http = server.client();
   const std::string token(kToken);
   // RFC 9110 §11.1: the scheme is case-insensitive; §11.4: 1*SP before the token.
-  for (const std::string& value : std::vector<std::string>{"Bearer " + token, "bearer " + token, "BEARER " + token,
-                                  "bEaReR " + token, "Bearer  " + token, "Bearer    " + token}) {
+  for (const std::string& value :
+       std::vector<std::string>{"Bearer " + token, "bearer " + token, "BEARER " + token,
+                                "bEaReR " + token, "Bearer  " + token, "Bearer    " + token}) {
     CAPTURE(value);
     CHECK(request(http, "GET", "/jobs", "", "", {{"Authorization", value}}).status == 200);
   }
-  for (const std::string& value : std::vector<std::string>{"Bearer" + token, "Bearer", "Bearer ", "Bearer\t" + token,
-                                  "Bearers " + token, "Basic " + token, "Bearer " + token + " x",
-                                  "Bearer " + token.substr(1)}) {
+  for (const std::string& value : std::vector<std::string>{
+           "Bearer" + token, "Bearer", "Bearer ", "Bearer\t" + token, "Bearers " + token,
+           "Basic " + token, "Bearer " + token + " x", "Bearer " + token.substr(1)}) {
     CAPTURE(value);
     check_unauthorized(request(http, "GET", "/jobs", "", "", {{"Authorization", value}}));
   }

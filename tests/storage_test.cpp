@@ -35,14 +35,16 @@ std::string read_file(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("SQLite: migrates an empty file to the latest schema version" * doctest::test_suite("sqlite_only")) {
+TEST_CASE("SQLite: migrates an empty file to the latest schema version" *
+          doctest::test_suite("sqlite_only")) {
   testing::TempDir dir;
   auto db = db::Database::open(options_for(dir.file("new.db")));
   REQUIRE(db.is_ok());
   CHECK((*db)->schema_version().value() == db::latest_schema_version());
 }
 
-TEST_CASE("SQLite: upgrades a file at the previous version in place and keeps its rows" * doctest::test_suite("sqlite_only")) {
+TEST_CASE("SQLite: upgrades a file at the previous version in place and keeps its rows" *
+          doctest::test_suite("sqlite_only")) {
   testing::TempDir dir;
   const std::string path = dir.file("old.db");
   const int previous = db::latest_schema_version() - 1;
@@ -74,7 +76,8 @@ TEST_CASE("SQLite: upgrades a file at the previous version in place and keeps it
   }
 }
 
-TEST_CASE("SQLite: migration 6 names the workflow of every existing key from its path" * doctest::test_suite("sqlite_only")) {
+TEST_CASE("SQLite: migration 6 names the workflow of every existing key from its path" *
+          doctest::test_suite("sqlite_only")) {
   testing::TempDir dir;
   const std::string path = dir.file("keys-v5.db");
   const std::string fp(64, 'f');
@@ -135,7 +138,8 @@ TEST_CASE("SQLite: migration 6 names the workflow of every existing key from its
   CHECK(abandoned[0].key == "resume-me");
 }
 
-TEST_CASE("SQLite: refuses a file from a newer schema and leaves it untouched" * doctest::test_suite("sqlite_only")) {
+TEST_CASE("SQLite: refuses a file from a newer schema and leaves it untouched" *
+          doctest::test_suite("sqlite_only")) {
   testing::TempDir dir;
   const std::string path = dir.file("future.db");
   {
@@ -153,7 +157,8 @@ TEST_CASE("SQLite: refuses a file from a newer schema and leaves it untouched" *
   CHECK(read_file(path) == before);
 }
 
-TEST_CASE("SQLite: refuses a file that is not a database and leaves it untouched" * doctest::test_suite("sqlite_only")) {
+TEST_CASE("SQLite: refuses a file that is not a database and leaves it untouched" *
+          doctest::test_suite("sqlite_only")) {
   testing::TempDir dir;
   const std::string path = dir.file("notes.db");
   {
@@ -184,7 +189,8 @@ std::set<std::string> index_names(SQLite::Database& db) {
 
 }  // namespace
 
-TEST_CASE("SQLite: upgrading a version 4 file that reused deleted ids: no id comes back after it" * doctest::test_suite("sqlite_only")) {
+TEST_CASE("SQLite: upgrading a version 4 file that reused deleted ids: no id comes back after it" *
+          doctest::test_suite("sqlite_only")) {
   testing::TempDir dir;
   const std::string path = dir.file("v4.db");
   REQUIRE(db::Database::open(options_for(path, 4)).is_ok());
@@ -302,7 +308,29 @@ TEST_CASE("SQLite: upgrading a version 4 file that reused deleted ids: no id com
   CHECK(orphan.code() == core::Code::kConflict);
 }
 
-TEST_CASE("SQLite: a failed migration leaves the file byte for byte as it was, journal mode included" * doctest::test_suite("sqlite_only")) {
+TEST_CASE(
+    "SQLite: upgrading to version 7 takes the fake gateway's table out of the production schema" *
+    doctest::test_suite("sqlite_only")) {
+  testing::TempDir dir;
+  const std::string path = dir.file("v6.db");
+  REQUIRE(db::Database::open(options_for(path, 6)).is_ok());
+  const char* has_table = "SELECT count(*) FROM sqlite_schema WHERE name = 'gateway_charges'";
+  {
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE);
+    REQUIRE(raw.execAndGet(has_table).getInt() == 1);
+    raw.exec(
+        "INSERT INTO gateway_charges (charge_id, idempotency_key, amount_cents, token, status, "
+        "created_at) VALUES ('ch_1', 'k', 100, 'tok_visa', 'succeeded', 1)");
+  }
+  REQUIRE(db::Database::open(options_for(path)).is_ok());
+  SQLite::Database raw(path, SQLite::OPEN_READONLY);
+  CHECK(raw.execAndGet(has_table).getInt() == 0);
+  CHECK(raw.execAndGet("PRAGMA user_version").getInt() == db::latest_schema_version());
+}
+
+TEST_CASE(
+    "SQLite: a failed migration leaves the file byte for byte as it was, journal mode included" *
+    doctest::test_suite("sqlite_only")) {
   testing::TempDir dir;
   const std::string path = dir.file("half.db");
   REQUIRE(db::Database::open(options_for(path, 3)).is_ok());
@@ -321,7 +349,8 @@ TEST_CASE("SQLite: a failed migration leaves the file byte for byte as it was, j
   CHECK_FALSE(std::filesystem::exists(path + "-wal"));
 }
 
-TEST_CASE("SQLite: refuses another program's database and leaves it byte for byte as it was" * doctest::test_suite("sqlite_only")) {
+TEST_CASE("SQLite: refuses another program's database and leaves it byte for byte as it was" *
+          doctest::test_suite("sqlite_only")) {
   testing::TempDir dir;
   for (const char* schema : {"CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)",
                              "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)"}) {

@@ -10,7 +10,9 @@
 #include <thread>
 #include <vector>
 
+#include "db/sqlite/file_leader.h"
 #include "maintenance/supervisor.h"
+#include "tests/support/harness.h"
 
 namespace {
 
@@ -19,11 +21,16 @@ using namespace std::chrono_literals;
 // Records what happens to it in a journal shared by every service of a test.
 class Recording final : public maintenance::Service {
  public:
-  Recording(std::string name, std::vector<std::string>& journal, std::mutex& mu,
-            bool fails = false)
-      : name_(std::move(name)), journal_(journal), mu_(mu), fails_(fails) {}
+  Recording(std::string name, std::vector<std::string>& journal, std::mutex& mu, bool fails = false,
+            bool leader_only = false)
+      : name_(std::move(name)),
+        journal_(journal),
+        mu_(mu),
+        fails_(fails),
+        leader_only_(leader_only) {}
 
   std::string_view name() const noexcept override { return name_; }
+  bool leader_only() const noexcept override { return leader_only_; }
   core::Millis interval_ms() const noexcept override { return 5; }
   core::Status pass() override {
     note("pass " + name_);
@@ -45,6 +52,7 @@ class Recording final : public maintenance::Service {
   std::vector<std::string>& journal_;
   std::mutex& mu_;
   bool fails_;
+  bool leader_only_;
 };
 
 }  // namespace
@@ -103,4 +111,46 @@ TEST_CASE("wait_for_passes: false for an unknown name and on timeout; start is o
   const auto passes = supervisor.passes("a");
   supervisor.start();  // after stop(): does nothing
   CHECK_FALSE(supervisor.wait_for_passes("a", passes + 1, 50ms));
+}
+
+TEST_CASE("one file leader lock at a time is held, and resigning hands it over") {
+  testing::TempDir dir;
+  auto first = db::sqlite::FileLeader::open(dir.file("db.leader"));
+  auto second = db::sqlite::FileLeader::open(dir.file("db.leader"));
+  REQUIRE(first);
+  REQUIRE(second);
+  CHECK((*first)->held());
+  CHECK_FALSE((*second)->held());
+  CHECK((*first)->held());  // asked again: still the leader
+  (*first)->resign();
+  CHECK((*second)->held());
+  CHECK_FALSE((*first)->held());
+  second->reset();  // closing the file (as a process death does) releases it
+  CHECK((*first)->held());
+}
+
+TEST_CASE("leader-only services run only in the process that holds the leader lock") {
+  testing::TempDir dir;
+  auto other = db::sqlite::FileLeader::open(dir.file("db.leader"));
+  auto mine = db::sqlite::FileLeader::open(dir.file("db.leader"));
+  REQUIRE(other);
+  REQUIRE(mine);
+  REQUIRE((*other)->held());  // another process leads
+
+  std::vector<std::string> journal;
+  std::mutex mu;
+  Recording everywhere("everywhere", journal, mu);
+  Recording leader_only("leader_only", journal, mu, /*fails=*/false, /*leader_only=*/true);
+  maintenance::Supervisor supervisor(mine->get());
+  supervisor.add(everywhere);
+  supervisor.add(leader_only);
+  supervisor.start();
+  REQUIRE(supervisor.wait_for_passes("everywhere", 5, 10s));
+  CHECK(supervisor.passes("leader_only") == 0);
+  CHECK_FALSE(supervisor.leading());
+
+  (*other)->resign();  // the leader shuts down: this process takes over
+  CHECK(supervisor.wait_for_passes("leader_only", 3, 10s));
+  CHECK(supervisor.leading());
+  supervisor.stop();
 }

@@ -79,7 +79,7 @@ class TlsServer {
  public:
   TlsServer(const testing::TempDir& dir, const std::vector<std::string>& extra)
       : log_path_(dir.file("server.log")) {
-    std::vector<std::string> args = {AFTERCOMMIT_BINARY, "serve", "--port", "0", "--db",
+    std::vector<std::string> args = {AFTERCOMMIT_BINARY,         "serve", "--port", "0", "--db",
                                      testing::test_db(dir, "db")};
     args.insert(args.end(), extra.begin(), extra.end());
     pid_ = ::fork();
@@ -579,9 +579,9 @@ TEST_CASE("outbound https refuses an expired or wrong-host certificate even from
       pki.issue("expired", {.not_before_s = -3 * 86400, .not_after_s = -60, .serial = 5}));
   HttpsReceiver wrong_host(pki.issue(
       "wrong", {.common_name = "wrong.example", .alt_names = "DNS:wrong.example", .serial = 6}));
-  testing::ServerProcess server(
-      testing::test_db(dir, "db"), {"--webhook-url", expired.url() + "," + wrong_host.url(), "--webhook-secret",
-                       "s3cret", "--ca-file", pki.ca_cert()});
+  testing::ServerProcess server(testing::test_db(dir, "db"),
+                                {"--webhook-url", expired.url() + "," + wrong_host.url(),
+                                 "--webhook-secret", "s3cret", "--ca-file", pki.ca_cert()});
   auto http = server.client();
   REQUIRE(testing::request(http, "PUT", "/users/hook@example.com").status == 201);
   std::map<std::string, nlohmann::json> by_url;

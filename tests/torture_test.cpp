@@ -597,6 +597,12 @@ void check_feature_invariants(SQLite::Database& db, const std::vector<Sent>& sen
 void check_invariants(const std::string& db_path, const std::vector<Sent>& sent, Figures& fig,
                       bool long_horizon, bool drained = false) {
   SQLite::Database db(db_path, SQLite::OPEN_READWRITE);
+  // The fake gateway keeps its charges in its own file (--fake-gateway-db's
+  // default, beside the database): attached, its gateway_charges table is
+  // named unqualified in the checks below, as if it were one database.
+  SQLite::Statement attach(db, "ATTACH DATABASE ?1 AS gateway");
+  attach.bind(1, db_path + ".fake-gateway");
+  attach.exec();
   // One snapshot for every check: a second server may still be running.
   // (Never committed: the destructor rolls the read transaction back.)
   SQLite::Transaction snapshot(db);

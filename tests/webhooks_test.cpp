@@ -14,8 +14,8 @@
 #include <mutex>
 
 #include "jobs/outbox.h"
-#include "workers/webhooks.h"
 #include "tests/support/jobs_fixture.h"
+#include "workers/webhooks.h"
 
 using testing::JobsFixture;
 using testing::kT0;
@@ -336,9 +336,8 @@ TEST_CASE("SIGTERM leaves a delivery stuck past --shutdown-timeout to be rescued
   receiver.stall();
   testing::TempDir dir;
   const std::string db = testing::test_db(dir, "term.db");
-  std::vector<std::string> args = {"--webhook-url",      receiver.url(), "--webhook-secret",
-                                   kSecret,              "--job-lease",  "1000",
-                                   "--shutdown-timeout", "100"};
+  std::vector<std::string> args = {"--webhook-url", receiver.url(), "--webhook-secret",   kSecret,
+                                   "--job-lease",   "1000",         "--shutdown-timeout", "100"};
   {
     testing::ServerProcess first(db, args);
     auto http = first.client();

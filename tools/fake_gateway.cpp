@@ -7,9 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/time_format.h"
-#include "db/gateway_charges.h"
 
-namespace app {
+namespace tools {
 namespace {
 
 constexpr char kJson[] = "application/json";
@@ -28,7 +27,7 @@ void error(httplib::Response& res, int status, const std::string& code,
   res.set_content(nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump(), kJson);
 }
 
-nlohmann::json charge_json(const db::ChargeRow& c) {
+nlohmann::json charge_json(const Charge& c) {
   return {{"id", c.charge_id},
           {"idempotency_key", c.idempotency_key},
           {"amount_cents", c.amount_cents},
@@ -37,7 +36,7 @@ nlohmann::json charge_json(const db::ChargeRow& c) {
           {"created_at", core::format_rfc3339_ms(c.created_at)}};
 }
 
-void answer(httplib::Response& res, const db::ChargeRow& c) {
+void answer(httplib::Response& res, const Charge& c) {
   if (c.status == "succeeded") {
     res.status = 201;
     res.set_content(charge_json(c).dump(), kJson);
@@ -48,8 +47,8 @@ void answer(httplib::Response& res, const db::ChargeRow& c) {
 
 }  // namespace
 
-FakeGateway::FakeGateway(db::Database& db, const core::Clock& clock, FakeGatewayOptions options)
-    : db_(db), clock_(clock), options_(std::move(options)) {
+FakeGateway::FakeGateway(const core::Clock& clock, FakeGatewayOptions options)
+    : clock_(clock), options_(std::move(options)) {
   http_.new_task_queue = [] { return new httplib::ThreadPool(8); };
   http_.set_tcp_nodelay(true);
   http_.set_payload_max_length(64 * 1024);
@@ -65,6 +64,11 @@ FakeGateway::~FakeGateway() {
 }
 
 core::Result<int> FakeGateway::start() {
+  try {
+    store_ = std::make_unique<ChargeStore>(options_.store_path);
+  } catch (const std::exception& e) {
+    return core::Status::unavailable(std::string("--fake-gateway-db: ") + e.what());
+  }
   port_ = options_.port == 0
               ? http_.bind_to_any_port(options_.bind)
               : (http_.bind_to_port(options_.bind, options_.port) ? options_.port : -1);
@@ -116,12 +120,12 @@ void FakeGateway::handle_charge(const httplib::Request& req, httplib::Response& 
   const std::string token = body["token"].get<std::string>();
 
   // A key seen before answers what it got the first time.
-  std::optional<db::ChargeRow> existing;
-  core::Status st = db_.read([&](db::Conn& c) {
-    existing = db::find_charge_by_key(c, key);
-    return core::Status::ok();
-  });
-  if (!st) return error(res, 500, "storage", st.message());
+  std::optional<Charge> existing;
+  try {
+    existing = store_->find_by_key(key);
+  } catch (const std::exception& e) {
+    return error(res, 500, "storage", e.what());
+  }
   if (existing) {
     res.set_header("Idempotent-Replayed", "true");
     return answer(res, *existing);
@@ -133,7 +137,7 @@ void FakeGateway::handle_charge(const httplib::Request& req, httplib::Response& 
     }
   }
 
-  db::ChargeRow charge;
+  Charge charge;
   charge.charge_id = new_charge_id();
   charge.idempotency_key = key;
   charge.amount_cents = body["amount_cents"].get<std::int64_t>();
@@ -141,12 +145,12 @@ void FakeGateway::handle_charge(const httplib::Request& req, httplib::Response& 
   charge.status = (token == "tok_visa" || token == "tok_timeout" || token == "tok_flaky")
                       ? "succeeded"
                       : "declined";
-  db::ChargeRow stored;
-  st = db_.write([&](db::Tx& tx) {
-    stored = db::insert_charge_if_absent(tx, charge, clock_.now_ms());
-    return core::Status::ok();
-  });
-  if (!st) return error(res, 500, "storage", st.message());
+  Charge stored;
+  try {
+    stored = store_->insert_if_absent(charge, clock_.now_ms());
+  } catch (const std::exception& e) {
+    return error(res, 500, "storage", e.what());
+  }
   const bool first = stored.charge_id == charge.charge_id;
   if (!first) res.set_header("Idempotent-Replayed", "true");
   if (first && token == "tok_timeout") slow_answer(options_.slow_answer_ms);
@@ -155,16 +159,16 @@ void FakeGateway::handle_charge(const httplib::Request& req, httplib::Response& 
 
 void FakeGateway::handle_list(const httplib::Request& req, httplib::Response& res) {
   const std::string key = req.get_param_value("idempotency_key");
-  std::vector<db::ChargeRow> charges;
-  core::Status st = db_.read([&](db::Conn& c) {
-    charges = db::list_charges(c, key);
-    return core::Status::ok();
-  });
-  if (!st) return error(res, 500, "storage", st.message());
+  std::vector<Charge> charges;
+  try {
+    charges = store_->list(key);
+  } catch (const std::exception& e) {
+    return error(res, 500, "storage", e.what());
+  }
   nlohmann::json list = nlohmann::json::array();
   for (const auto& c : charges) list.push_back(charge_json(c));
   res.status = 200;
   res.set_content(nlohmann::json{{"charges", list}, {"count", list.size()}}.dump(), kJson);
 }
 
-}  // namespace app
+}  // namespace tools

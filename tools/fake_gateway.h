@@ -1,7 +1,10 @@
-// app::FakeGateway: a payment gateway the binary ships for demos and tests
-// (--fake-gateway). A real HTTP service on its own listener and port, with
-// its own table (gateway_charges), reached by checkout over the network like
-// any other gateway.
+// tools::FakeGateway: a payment gateway shipped for demos and tests, a
+// development tool outside the production program: its own build target
+// (aftercommit_fake_gateway, linked into the server for `--fake-gateway`, and
+// the standalone `aftercommit-fake-gateway` several server nodes can share),
+// its own listener and port, its own storage (tools/fake_gateway_store.h, a
+// SQLite file of its own, never the production database), reached by
+// checkout over the network like any other gateway.
 //
 // POST /v1/charges {"amount_cents", "token"} with Idempotency-Key (required):
 // one charge per key, whatever happens; a repeated key answers what the first
@@ -23,6 +26,7 @@
 #include <httplib.h>
 
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -30,24 +34,29 @@
 
 #include "core/clock.h"
 #include "core/status.h"
-#include "db/database.h"
+#include "tools/fake_gateway_store.h"
 
-namespace app {
+namespace tools {
 
 struct FakeGatewayOptions {
   std::string bind = "127.0.0.1";
   int port = 0;  // 0 = any free port
   core::Millis slow_answer_ms = 3000;
+  // The store's file (created if absent). Kept across restarts: a charge
+  // answered once is answered the same way after any crash.
+  std::string store_path;
 };
 
 class FakeGateway {
  public:
-  FakeGateway(db::Database& db, const core::Clock& clock, FakeGatewayOptions options);
+  FakeGateway(const core::Clock& clock, FakeGatewayOptions options);
   ~FakeGateway();
   FakeGateway(const FakeGateway&) = delete;
   FakeGateway& operator=(const FakeGateway&) = delete;
 
-  // Binds and starts serving on a background thread; returns the port.
+  // Opens the store, binds and starts serving on a background thread;
+  // returns the port. kUnavailable naming the store or the address when
+  // either cannot be had.
   [[nodiscard]] core::Result<int> start();
   // Stops serving (wakes slow answers first); thread-safe, idempotent.
   void stop();
@@ -59,7 +68,7 @@ class FakeGateway {
   // Sleeps up to `ms`, returning early when stopping.
   void slow_answer(core::Millis ms);
 
-  db::Database& db_;
+  std::unique_ptr<ChargeStore> store_;  // set by start()
   const core::Clock& clock_;
   const FakeGatewayOptions options_;
   httplib::Server http_;
@@ -72,4 +81,4 @@ class FakeGateway {
   std::set<std::string> flaky_failed_;  // guarded by mu_: keys tok_flaky already failed once
 };
 
-}  // namespace app
+}  // namespace tools

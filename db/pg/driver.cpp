@@ -2,11 +2,16 @@
 
 #include <libpq-fe.h>
 
+#include <unistd.h>
+
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <optional>
+#include <random>
 #include <utility>
 #include <vector>
 
@@ -71,9 +76,7 @@ class PgStmt final : public StmtImpl {
   PgStmt(PgConn& conn, Sql name);
   ~PgStmt() override { PQclear(res_); }
 
-  void bind_int64(int index, std::int64_t value) override {
-    slot(index) = std::to_string(value);
-  }
+  void bind_int64(int index, std::int64_t value) override { slot(index) = std::to_string(value); }
   void bind_double(int index, double value) override {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.17g", value);
@@ -179,8 +182,8 @@ class PgConn final : public Conn {
   // transaction that was open on it is lost, and its caller must know).
   void require_open() const {
     if (PQstatus(c_) != CONNECTION_OK) {
-      throw Error(core::Status::unavailable("PostgreSQL connection lost: " +
-                                            trimmed(PQerrorMessage(c_))));
+      throw Error(
+          core::Status::unavailable("PostgreSQL connection lost: " + trimmed(PQerrorMessage(c_))));
     }
   }
 
@@ -197,9 +200,8 @@ class PgConn final : public Conn {
   // only learns that it broke when it is used, so a BEGIN that fails on a
   // connection now gone is tried once more on a fresh one.
   void begin(TxMode mode) override {
-    const char* sql = mode == TxMode::kWrite
-                          ? "BEGIN ISOLATION LEVEL READ COMMITTED"
-                          : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+    const char* sql = mode == TxMode::kWrite ? "BEGIN ISOLATION LEVEL READ COMMITTED"
+                                             : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
     if (PQstatus(c_) != CONNECTION_OK) reopen();
     try {
       run(sql);
@@ -289,8 +291,8 @@ PgConn& pg_conn(Conn& conn) {
 std::optional<std::string> scalar(PgConn& conn, const char* sql,
                                   const std::vector<const char*>& params = {}) {
   conn.require_open();
-  Result res(PQexecParams(conn.raw(), sql, static_cast<int>(params.size()), nullptr,
-                          params.data(), nullptr, nullptr, 0));
+  Result res(PQexecParams(conn.raw(), sql, static_cast<int>(params.size()), nullptr, params.data(),
+                          nullptr, nullptr, 0));
   check(conn.raw(), res.r);
   if (PQntuples(res.r) == 0 || PQgetisnull(res.r, 0, 0)) return std::nullopt;
   return std::string(PQgetvalue(res.r, 0, 0));
@@ -304,6 +306,69 @@ Session session(PgConn& c) {
                  [&c](const char* script) { c.exec(script); }};
 }
 
+// The leader's lease, River's elector: a row (name, holder, term,
+// expires_at) that the holder renews before it lapses and anyone takes over
+// once it has. Expiry is on the server's clock, so nodes' clocks need not
+// agree. A holder believes it leads for half the TTL after the renewal it
+// sent (measured on its own steady clock, from before it sent it), so it
+// stops believing before the row can lapse for the others. Correctness
+// never rests on it (db/leader.h): a leader that lost the row late only
+// duplicates fenced passes.
+class PgLeaderLock final : public LeaderLock {
+ public:
+  PgLeaderLock(std::unique_ptr<Conn> conn, std::string holder, int ttl_ms)
+      : conn_(std::move(conn)), holder_(std::move(holder)), ttl_ms_(ttl_ms) {}
+  ~PgLeaderLock() override { resign(); }
+
+  bool held() override {
+    std::lock_guard lock(mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (now < believed_until_) return true;
+    const std::string ttl = std::to_string(ttl_ms_);
+    try {
+      PgConn& c = pg_conn(*conn_);
+      if (PQstatus(c.raw()) != CONNECTION_OK) PQreset(c.raw());
+      auto term = scalar(
+          c,
+          "WITH now AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms) "
+          "INSERT INTO leadership AS l (name, holder, term, expires_at) "
+          "SELECT 'maintenance', $1, 1, ms + $2::bigint FROM now "
+          "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+          "term = CASE WHEN l.holder = excluded.holder THEN l.term ELSE l.term + 1 END, "
+          "expires_at = excluded.expires_at "
+          "WHERE l.holder = excluded.holder OR l.expires_at < (SELECT ms FROM now) "
+          "RETURNING term",
+          {holder_.c_str(), ttl.c_str()});
+      believed_until_ = term ? now + std::chrono::milliseconds(ttl_ms_ / 2)
+                             : std::chrono::steady_clock::time_point{};
+      return term.has_value();
+    } catch (const std::exception&) {
+      believed_until_ = {};
+      return false;  // cannot reach the database: not the leader
+    }
+  }
+
+  void resign() noexcept override {
+    std::lock_guard lock(mu_);
+    believed_until_ = {};
+    try {
+      // Lapsed at once, the row kept: the next holder's term is still higher.
+      scalar(pg_conn(*conn_),
+             "UPDATE leadership SET expires_at = 0 WHERE name = 'maintenance' AND holder = $1",
+             {holder_.c_str()});
+    } catch (...) {
+      // The row lapses by itself after the TTL.
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  const std::unique_ptr<Conn> conn_;  // guarded by mu_
+  const std::string holder_;
+  const int ttl_ms_;
+  std::chrono::steady_clock::time_point believed_until_;  // guarded by mu_
+};
+
 class PgDriver final : public Driver {
  public:
   explicit PgDriver(Options options)
@@ -316,8 +381,8 @@ class PgDriver final : public Driver {
     const std::string timeout = std::to_string(options_.connect_timeout_s);
     const std::string settings = "-c lock_timeout=" + std::to_string(options_.lock_timeout_ms);
     const char* keys[] = {"connect_timeout", "application_name", "options", "dbname", nullptr};
-    const char* values[] = {timeout.c_str(), "aftercommit", settings.c_str(),
-                            options_.url.c_str(), nullptr};
+    const char* values[] = {timeout.c_str(), "aftercommit", settings.c_str(), options_.url.c_str(),
+                            nullptr};
     PGconn* c = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
     if (!c) return core::Status::unavailable("libpq could not allocate a connection");
     if (PQstatus(c) != CONNECTION_OK) {
@@ -373,6 +438,19 @@ class PgDriver final : public Driver {
   }
 
   core::Status prepare_to_serve(Conn&) override { return core::Status::ok(); }
+
+  // A lease row renewed every half TTL (PgLeaderLock): a leader that dies
+  // is replaced within a TTL plus one follower's poll.
+  core::Result<std::unique_ptr<LeaderLock>> leader_lock() override {
+    auto conn = connect(ConnRole::kWriter);
+    if (!conn) return conn.status();
+    std::random_device rd;
+    char holder[64];
+    std::snprintf(holder, sizeof holder, "pid%d-%08x%08x", static_cast<int>(::getpid()), rd(),
+                  rd());
+    return std::unique_ptr<LeaderLock>(
+        std::make_unique<PgLeaderLock>(std::move(*conn), holder, options_.leader_ttl_ms));
+  }
 
  private:
   static int read_version(PgConn& c) {

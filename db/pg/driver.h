@@ -64,6 +64,10 @@ struct Options {
   // Seconds libpq waits to connect (connect_timeout), so that a server that
   // is down answers 503 rather than hanging a request.
   int connect_timeout_s = 2;
+  // The leader's lease (Driver::leader_lock): renewed every half of it,
+  // taken over by another node once it lapsed, so a dead leader is replaced
+  // within about this long plus a follower's next try.
+  int leader_ttl_ms = 5000;
 };
 
 // Whether `target` names a PostgreSQL database rather than a SQLite file.

@@ -1,6 +1,7 @@
 #include "db/pg/migrations.h"
 
 #include <iterator>
+#include <sstream>
 #include <stdexcept>
 
 namespace db::pg {
@@ -15,7 +16,7 @@ struct Migration {
 };
 
 // The same tables, constraints and partial unique indexes as the SQLite
-// schema at version 6 (db/sqlite/migrations.cpp, where each one's reason is
+// schema at version 7 (db/sqlite/migrations.cpp, where each one's reason is
 // written), in PostgreSQL's dialect:
 // - ids are bigint GENERATED ALWAYS AS IDENTITY: a sequence never hands an
 //   id out twice, so no id is ever reused (SQLite needed AUTOINCREMENT and
@@ -30,7 +31,7 @@ struct Migration {
 // - the fake payment gateway's table is not part of it: the fake gateway
 //   keeps its own store.
 constexpr Migration kMigrations[] = {
-    {6, "the aftercommit schema (SQLite versions 1 to 6)", R"sql(
+    {7, "the aftercommit schema (SQLite versions 1 to 7)", R"sql(
 CREATE TABLE users (
   id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   email       text   NOT NULL UNIQUE
@@ -195,29 +196,25 @@ CREATE UNIQUE INDEX idempotency_keys_gateway_key ON idempotency_keys(gateway_key
   WHERE gateway_key IS NOT NULL;
 CREATE INDEX idempotency_keys_reapable ON idempotency_keys(last_run_at)
   WHERE recovery_point = 'finished';
+
+-- PostgreSQL only: the leader's lease (db/pg/driver.cpp, PgLeaderLock; SQLite
+-- elects with a file lock instead). One row per elected role; `term` grows at
+-- each change of holder; times are the server's clock, in ms.
+CREATE TABLE leadership (
+  name        text   PRIMARY KEY,
+  holder      text   NOT NULL,
+  term        bigint NOT NULL CHECK (term >= 1),
+  expires_at  bigint NOT NULL
+);
 )sql",
      "users user_actions jobs job_kinds mailbox products product_meta product_state_changes "
-     "anagram_words orders order_items order_actions idempotency_keys"},
+     "anagram_words orders order_items order_actions idempotency_keys leadership"},
 };
 
 constexpr char kCreateVersionTable[] =
     "CREATE TABLE IF NOT EXISTS schema_migrations ("
     "version integer PRIMARY KEY, name text NOT NULL, "
     "applied_at timestamptz NOT NULL DEFAULT now())";
-
-std::vector<std::string> words(const char* list) {
-  std::vector<std::string> out;
-  std::string word;
-  for (const char* p = list;; ++p) {
-    if (*p == ' ' || *p == '\0') {
-      if (!word.empty()) out.push_back(std::move(word));
-      word.clear();
-      if (*p == '\0') return out;
-    } else {
-      word.push_back(*p);
-    }
-  }
-}
 
 int recorded_version(const Session& s) {
   if (!s.scalar("SELECT to_regclass('schema_migrations')", {})) return 0;
@@ -251,7 +248,8 @@ core::Status check_schema_is_ours(const Session& s, const std::string& target, i
   }
   for (const Migration& m : kMigrations) {
     if (m.version > version) break;
-    for (const std::string& table : words(m.tables)) {
+    std::istringstream tables(m.tables);
+    for (std::string table; tables >> table;) {
       if (!s.scalar("SELECT to_regclass($1)", {table.c_str()})) {
         return core::Status::invalid(target + " is not an aftercommit database (schema version " +
                                      std::to_string(version) + " but no table " + table +

@@ -2,8 +2,8 @@
 // per applied version in the table schema_migrations (version, name,
 // applied_at).
 //
-// Versions name the same schema on both engines: the chain starts at 6, the
-// SQLite file's version 1..6 in one step, and a later change is the next
+// Versions name the same schema on both engines: the chain starts at 7, the
+// SQLite file's versions 1..7 in one step, and a later change is the next
 // number in each driver's chain. Migrations are append-only; the driver
 // applies them in one transaction under pg_advisory_xact_lock, so a crash
 // or a failure leaves the database at the previous version (PostgreSQL's DDL

@@ -100,11 +100,11 @@ constexpr char kLockKeyRow[] =
 // The gateway key as SQLite's (db/sqlite/sql.cpp says why): the client's
 // reference, " ac_", then 32 hex digits of gen_random_uuid() (122 random
 // bits from PostgreSQL's strong random source).
-#define INSERT_KEY                                                                              \
-  "INSERT INTO idempotency_keys (scope, key, method, path, fingerprint, recovery_point, "       \
-  "locked_at, created_at, last_run_at, gateway_key, workflow) VALUES ($1, $2, $3, $4, $5, "     \
-  "'started', $6, $6, $6, CASE WHEN $8::int <> 0 THEN CASE $1::text WHEN 'anonymous' THEN "     \
-  "$2::text ELSE $1::text || ' ' || $2::text END || ' ac_' || "                                 \
+#define INSERT_KEY                                                                          \
+  "INSERT INTO idempotency_keys (scope, key, method, path, fingerprint, recovery_point, "   \
+  "locked_at, created_at, last_run_at, gateway_key, workflow) VALUES ($1, $2, $3, $4, $5, " \
+  "'started', $6, $6, $6, CASE WHEN $8::int <> 0 THEN CASE $1::text WHEN 'anonymous' THEN " \
+  "$2::text ELSE $1::text || ' ' || $2::text END || ' ac_' || "                             \
   "replace(gen_random_uuid()::text, '-', '') END, $7) "
 constexpr char kInsertKeyIfAbsent[] =
     INSERT_KEY "ON CONFLICT (scope, key) DO NOTHING RETURNING " KEY_COLUMNS;
@@ -138,20 +138,21 @@ constexpr char kReapKeys[] =
 
 // ---- db/jobs.cpp ----
 
-#define AC_JOB_COLUMNS                                                                        \
-  "id, kind, state, args::text, attempt, max_attempts, priority, run_at, created_at, "        \
+#define AC_JOB_COLUMNS                                                                 \
+  "id, kind, state, args::text, attempt, max_attempts, priority, run_at, created_at, " \
   "attempted_at, lease_until, finished_at, errors::text, unique_key, timeout_ms, serial_key"
-#define AC_JOB_COLUMNS_OF(t)                                                                   \
-  t ".id, " t ".kind, " t ".state, " t ".args::text, " t ".attempt, " t ".max_attempts, " t    \
-  ".priority, " t ".run_at, " t ".created_at, " t ".attempted_at, " t ".lease_until, " t       \
-  ".finished_at, " t ".errors::text, " t ".unique_key, " t ".timeout_ms, " t ".serial_key"
-#define AC_RUNNABLE                                                                          \
-  "j.state IN ('available','retryable') AND j.run_at <= $1 AND (j.serial_key IS NULL OR "    \
-  "NOT EXISTS (SELECT 1 FROM jobs AS e WHERE e.serial_key = j.serial_key AND e.id < j.id "   \
+#define AC_JOB_COLUMNS_OF(t)                                                                \
+  t ".id, " t ".kind, " t ".state, " t ".args::text, " t ".attempt, " t ".max_attempts, " t \
+    ".priority, " t ".run_at, " t ".created_at, " t ".attempted_at, " t ".lease_until, " t  \
+    ".finished_at, " t ".errors::text, " t ".unique_key, " t ".timeout_ms, " t ".serial_key"
+#define AC_RUNNABLE                                                                        \
+  "j.state IN ('available','retryable') AND j.run_at <= $1 AND (j.serial_key IS NULL OR "  \
+  "NOT EXISTS (SELECT 1 FROM jobs AS e WHERE e.serial_key = j.serial_key AND e.id < j.id " \
   "AND e.state IN ('available','running','retryable')))"
 // One error entry appended to `errors`.
-#define AC_APPEND_ERROR(attempt, at, message)                                          \
-  "errors = errors || jsonb_build_array(jsonb_build_object('attempt', " attempt ", "   \
+#define AC_APPEND_ERROR(attempt, at, message)                                   \
+  "errors = errors || jsonb_build_array(jsonb_build_object('attempt', " attempt \
+  ", "                                                                          \
   "'at', " at ", 'message', " message "))"
 constexpr char kUpsertJobKind[] =
     "INSERT INTO job_kinds (kind, max_attempts, timeout_ms) VALUES ($1, $2, $3) "
@@ -166,8 +167,8 @@ constexpr char kStageJob[] =
     "ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL "
     "AND state NOT IN ('completed','discarded','cancelled') DO NOTHING RETURNING id";
 constexpr char kAnyRunnable[] = "SELECT EXISTS (SELECT 1 FROM jobs AS j WHERE " AC_RUNNABLE ")";
-constexpr char kAnyRunnableOfKinds[] = "SELECT EXISTS (SELECT 1 FROM jobs AS j WHERE " AC_RUNNABLE
-                                       " AND j.kind = ANY($2::text[]))";
+constexpr char kAnyRunnableOfKinds[] =
+    "SELECT EXISTS (SELECT 1 FROM jobs AS j WHERE " AC_RUNNABLE " AND j.kind = ANY($2::text[]))";
 // One statement: the CTE picks the runnable rows in claim order and locks
 // them, skipping rows another node is claiming right now (never an id
 // cursor: ids are handed out before their transaction commits).
@@ -187,10 +188,10 @@ constexpr char kClaimJobsOfKinds[] =
 // Unclaimed (apply-only) jobs are read, run and finished inside one write
 // transaction: their rows stay locked until it ends, and a second node
 // skips them, so no job is applied twice.
-constexpr char kRunnableOfKinds[] =
-    "SELECT " AC_JOB_COLUMNS_OF("j") " FROM jobs AS j WHERE " AC_RUNNABLE
-    " AND j.kind = ANY($2::text[]) "
-    "ORDER BY j.priority, j.run_at, j.id LIMIT $3 FOR UPDATE OF j SKIP LOCKED";
+constexpr char kRunnableOfKinds[] = "SELECT " AC_JOB_COLUMNS_OF(
+    "j") " FROM jobs AS j WHERE " AC_RUNNABLE
+         " AND j.kind = ANY($2::text[]) "
+         "ORDER BY j.priority, j.run_at, j.id LIMIT $3 FOR UPDATE OF j SKIP LOCKED";
 constexpr char kCompleteUnclaimed[] =
     "UPDATE jobs SET state = 'completed', attempt = $2, attempted_at = $3, finished_at = $3 "
     "WHERE id = $1 AND state IN ('available','retryable') AND attempt = $2::int - 1";
@@ -221,9 +222,9 @@ constexpr char kDeleteFinishedBefore[] =
 constexpr char kFailJob[] =
     "UPDATE jobs SET state = CASE WHEN $6::int <> 0 THEN 'discarded' ELSE 'retryable' END, "
     "run_at = CASE WHEN $6::int <> 0 THEN run_at ELSE $5::bigint END, "
-    "finished_at = CASE WHEN $6::int <> 0 THEN $4::bigint ELSE NULL END, lease_until = NULL, "
-    AC_APPEND_ERROR("$2::int", "$4::bigint",
-                    "$3::text") " WHERE id = $1 AND state = 'running' AND attempt = $2";
+    "finished_at = CASE WHEN $6::int <> 0 THEN $4::bigint ELSE NULL END, lease_until = "
+    "NULL, " AC_APPEND_ERROR("$2::int", "$4::bigint",
+                             "$3::text") " WHERE id = $1 AND state = 'running' AND attempt = $2";
 // Only leases that expired: a running job whose runner still heartbeats is
 // never taken, whichever node runs the rescuer. A heartbeat that commits
 // first makes the re-checked WHERE false for its row.
@@ -266,24 +267,6 @@ constexpr char kListMessages[] =
 constexpr char kLatestMessages[] =
     "SELECT id, channel, recipient, subject, body, job_id, created_at FROM mailbox "
     "ORDER BY id DESC LIMIT $1";
-
-// ---- db/gateway_charges.cpp ----
-// The fake gateway's table is not in the PostgreSQL schema (db/pg/
-// migrations.cpp): these fail with "relation does not exist" if run.
-
-constexpr char kInsertCharge[] =
-    "INSERT INTO gateway_charges (charge_id, idempotency_key, amount_cents, token, status, "
-    "created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING";
-constexpr char kFindByKey[] =
-    "SELECT id, charge_id, idempotency_key, amount_cents, token, status, created_at "
-    "FROM gateway_charges WHERE idempotency_key = $1";
-constexpr char kListForClientKey[] =
-    "SELECT id, charge_id, idempotency_key, amount_cents, token, status, created_at "
-    "FROM gateway_charges WHERE idempotency_key = $1 "
-    "OR left(idempotency_key, length($1) + 4) = $1 || ' ac_' ORDER BY id";
-constexpr char kListAll[] =
-    "SELECT id, charge_id, idempotency_key, amount_cents, token, status, created_at "
-    "FROM gateway_charges ORDER BY id";
 
 // ---- db/stats.cpp ----
 
@@ -428,14 +411,6 @@ const char* sql_text(Sql name) noexcept {
       return kListMessages;
     case Sql::kLatestMessages:
       return kLatestMessages;
-    case Sql::kInsertCharge:
-      return kInsertCharge;
-    case Sql::kFindByKey:
-      return kFindByKey;
-    case Sql::kListForClientKey:
-      return kListForClientKey;
-    case Sql::kListAll:
-      return kListAll;
     case Sql::kCountJobs:
       return kCountJobs;
     case Sql::kCountUserActions:

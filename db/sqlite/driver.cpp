@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "db/sqlite/file_leader.h"
 #include "db/sqlite/migrations.h"
 #include "db/sqlite/sql.h"
 
@@ -278,6 +279,12 @@ class SqliteDriver final : public Driver {
     } catch (const SQLite::Exception& e) {
       return translate(e.getExtendedErrorCode(), e.what());
     }
+  }
+
+  core::Result<std::unique_ptr<LeaderLock>> leader_lock() override {
+    auto lock = FileLeader::open(options_.path + ".leader");
+    if (!lock) return lock.status();
+    return std::unique_ptr<LeaderLock>(std::move(*lock));
   }
 
  private:

@@ -263,25 +263,6 @@ constexpr char kLatestMessages[] =
     "SELECT id, channel, recipient, subject, body, job_id, created_at FROM mailbox "
     "ORDER BY id DESC LIMIT ?1";
 
-// ---- db/gateway_charges.cpp ----
-
-constexpr char kInsertCharge[] =
-    "INSERT INTO gateway_charges (charge_id, idempotency_key, amount_cents, token, status, "
-    "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (idempotency_key) DO NOTHING";
-constexpr char kFindByKey[] =
-    "SELECT id, charge_id, idempotency_key, amount_cents, token, status, created_at "
-    "FROM gateway_charges WHERE idempotency_key = ?1";
-// Every charge made for a client key: under that key itself, or under one of
-// the per-operation keys checkout derives from it ("<key> ac_<random>",
-// db/idempotency.cpp). A scan: the fake gateway is a development tool.
-constexpr char kListForClientKey[] =
-    "SELECT id, charge_id, idempotency_key, amount_cents, token, status, created_at "
-    "FROM gateway_charges WHERE idempotency_key = ?1 "
-    "OR substr(idempotency_key, 1, length(?1) + 4) = ?1 || ' ac_' ORDER BY id";
-constexpr char kListAll[] =
-    "SELECT id, charge_id, idempotency_key, amount_cents, token, status, created_at "
-    "FROM gateway_charges ORDER BY id";
-
 // ---- db/stats.cpp ----
 
 constexpr char kCountJobs[] =
@@ -424,14 +405,6 @@ const char* sql_text(Sql name) noexcept {
       return kListMessages;
     case Sql::kLatestMessages:
       return kLatestMessages;
-    case Sql::kInsertCharge:
-      return kInsertCharge;
-    case Sql::kFindByKey:
-      return kFindByKey;
-    case Sql::kListForClientKey:
-      return kListForClientKey;
-    case Sql::kListAll:
-      return kListAll;
     case Sql::kCountJobs:
       return kCountJobs;
     case Sql::kCountUserActions:

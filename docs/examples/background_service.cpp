@@ -39,6 +39,6 @@ class DiscardedWatch final : public maintenance::Service {
 
 // In App::create (app/app.cpp), beside the other services: construct it,
 // keep it in a member that outlives the supervisor, and add it in start
-// order:   app->supervisor_.add(*app->discarded_watch_);
+// order:   app->supervisor_->add(*app->discarded_watch_);
 
 }  // namespace example

@@ -1,19 +1,21 @@
 #include "tests/support/harness.h"
 
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <fcntl.h>
+#include <libpq-fe.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
-#include <SQLiteCpp/SQLiteCpp.h>
-#include <libpq-fe.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <random>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
 namespace testing {
 
@@ -138,6 +140,9 @@ std::int64_t exec_sql(const std::string& db, const std::string& sql) {
 app::Config test_config(const TempDir& dir) {
   app::Config c;
   c.db_path = test_db(dir);
+  // The fake gateway's own store beside the test's files (on PostgreSQL its
+  // default is a file in the working directory, shared by every test).
+  c.fake_gateway_db = dir.file("fake-gateway.sqlite");
   c.port = 0;
   c.http_threads = 16;
   // `make test` runs every suite once per commit mode; the binary reads the
@@ -176,10 +181,55 @@ httplib::Client InProcessServer::client() const {
 }
 
 ServerProcess::ServerProcess(const std::string& db_path, std::vector<std::string> extra_args) {
+  std::vector<std::string> args = {AFTERCOMMIT_BINARY, "serve", "--port", "0", "--db", db_path};
+  auto has = [&](const char* flag) {
+    return std::find(extra_args.begin(), extra_args.end(), flag) != extra_args.end();
+  };
+  const bool own_store = has("--fake-gateway") && !has("--fake-gateway-db");
+  for (auto& a : extra_args) args.push_back(std::move(a));
+  // On PostgreSQL the fake gateway's default store is one file in the
+  // working directory: each server process gets its own instead.
+  if (on_postgres() && own_store) {
+    static std::atomic<int> stores{0};
+    gateway_store_ =
+        (fs::temp_directory_path() / ("aftercommit-test-gateway-" + std::to_string(::getpid()) +
+                                      "-" + std::to_string(stores.fetch_add(1)) + ".sqlite"))
+            .string();
+    args.push_back("--fake-gateway-db");
+    args.push_back(gateway_store_);
+  }
+  spawn(args);
+  const std::string first = read_stdout_line(std::chrono::seconds(20));
+  if (first.rfind("listening on http://", 0) != 0 && first.rfind("listening on https://", 0) != 0) {
+    kill9();
+    throw std::runtime_error("server did not print its address; got: '" + first + "'");
+  }
+  scheme_ = first.rfind("listening on https://", 0) == 0 ? "https" : "http";
+  port_ = std::stoi(first.substr(first.rfind(':') + 1));
+}
+
+ServerProcess ServerProcess::fake_gateway(const std::string& store_path) {
+  ServerProcess gateway;
+  gateway.spawn({AFTERCOMMIT_FAKE_GATEWAY_BINARY, "--port", "0", "--db", store_path});
+  const std::string first = gateway.read_stdout_line(std::chrono::seconds(20));
+  if (first.rfind("fake gateway on http://", 0) != 0) {
+    gateway.kill9();
+    throw std::runtime_error("fake gateway did not print its address; got: '" + first + "'");
+  }
+  gateway.port_ = std::stoi(first.substr(first.rfind(':') + 1));
+  return gateway;
+}
+
+ServerProcess::ServerProcess(ServerProcess&& other) noexcept
+    : pid_(std::exchange(other.pid_, -1)),
+      stdout_fd_(std::exchange(other.stdout_fd_, -1)),
+      buffered_(std::move(other.buffered_)),
+      port_(other.port_),
+      scheme_(std::move(other.scheme_)) {}
+
+void ServerProcess::spawn(std::vector<std::string> args) {
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-  std::vector<std::string> args = {AFTERCOMMIT_BINARY, "serve", "--port", "0", "--db", db_path};
-  for (auto& a : extra_args) args.push_back(std::move(a));
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
@@ -196,18 +246,15 @@ ServerProcess::ServerProcess(const std::string& db_path, std::vector<std::string
   }
   ::close(pipe_fds[1]);
   stdout_fd_ = pipe_fds[0];
-  const std::string first = read_stdout_line(std::chrono::seconds(20));
-  if (first.rfind("listening on http://", 0) != 0 && first.rfind("listening on https://", 0) != 0) {
-    kill9();
-    throw std::runtime_error("server did not print its address; got: '" + first + "'");
-  }
-  scheme_ = first.rfind("listening on https://", 0) == 0 ? "https" : "http";
-  port_ = std::stoi(first.substr(first.rfind(':') + 1));
 }
 
 ServerProcess::~ServerProcess() {
   kill9();
   if (stdout_fd_ >= 0) ::close(stdout_fd_);
+  if (!gateway_store_.empty()) {
+    std::error_code ec;
+    for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(gateway_store_ + suffix, ec);
+  }
 }
 
 std::string ServerProcess::read_stdout_line(std::chrono::milliseconds timeout) {

@@ -95,7 +95,11 @@ class ServerProcess {
   // Starts `aftercommit serve --port 0 --db <db> <extra...>` and waits for the
   // "listening on" line. Throws std::runtime_error if it does not come.
   explicit ServerProcess(const std::string& db_path, std::vector<std::string> extra_args = {});
+  // The standalone fake payment gateway (`aftercommit-fake-gateway --port 0
+  // --db <store_path>`), once it printed "fake gateway on http://...".
+  static ServerProcess fake_gateway(const std::string& store_path);
   ~ServerProcess();  // SIGKILL if still running
+  ServerProcess(ServerProcess&& other) noexcept;
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
 
@@ -111,11 +115,17 @@ class ServerProcess {
   int terminate_and_wait();  // SIGTERM; returns the exit status (-1 on a signal death)
 
  private:
+  ServerProcess() = default;
+  // Starts args[0] with args, its stdout piped to read_stdout_line.
+  void spawn(std::vector<std::string> args);
+
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
   std::string buffered_;
   int port_ = 0;
   std::string scheme_ = "http";
+  std::string
+      gateway_store_;  // on PostgreSQL: this process's fake gateway store, removed at the end
 };
 
 // Runs the binary with args to completion; returns {exit code, stdout+stderr}.

@@ -1,4 +1,4 @@
-// app::Completer: drives idempotency keys abandoned mid-way to `finished`
+// workflow::Completer: drives idempotency keys abandoned mid-way to `finished`
 // (rocket-rides-atomic's completer).
 //
 // A key is abandoned when it belongs to the checkout workflow
@@ -6,7 +6,7 @@
 // `after_ms` (--completer-after), and its lock is free or older than the lock
 // timeout: its client gave up after a 503, or the process died between
 // phases. run_once() resumes each such checkout at its recovery point through
-// CheckoutFlow::resume, exactly as the client's own retry would: the gateway
+// CheckoutWorkflow::resume, exactly as the client's own retry would: the gateway
 // idempotency key makes the charge happen at most once, and whoever finishes
 // first stores the response the other replays.
 //
@@ -17,10 +17,10 @@
 
 #include "core/clock.h"
 #include "db/database.h"
-#include "http/checkout_flow.h"
 #include "maintenance/service.h"
+#include "workflow/checkout.h"
 
-namespace app {
+namespace workflow {
 
 struct CompleterOptions {
   core::Millis after_ms = 5 * 60 * 1000;
@@ -31,12 +31,13 @@ struct CompleterOptions {
 
 class Completer final : public maintenance::Service {
  public:
-  Completer(db::Database& db, CheckoutFlow& flow, const core::Clock& clock,
+  Completer(db::Database& db, const CheckoutWorkflow& flow, const core::Clock& clock,
             CompleterOptions options)
       : db_(db), flow_(flow), clock_(clock), options_(options) {}
 
   std::string_view name() const noexcept override { return "completer"; }
   core::Millis interval_ms() const noexcept override { return options_.interval_ms; }
+  bool leader_only() const noexcept override { return true; }
   core::Status pass() override { return run_once().status(); }
 
   // One pass: returns how many keys it finished.
@@ -44,9 +45,9 @@ class Completer final : public maintenance::Service {
 
  private:
   db::Database& db_;
-  CheckoutFlow& flow_;
+  const CheckoutWorkflow& flow_;
   const core::Clock& clock_;
   const CompleterOptions options_;
 };
 
-}  // namespace app
+}  // namespace workflow

@@ -1,10 +1,9 @@
-#include "app/completer.h"
+#include "workflow/completer.h"
 
 #include "core/log.h"
 #include "db/idempotency.h"
-#include "workflow/outcome.h"
 
-namespace app {
+namespace workflow {
 
 core::Result<int> Completer::run_once() {
   const core::Millis now = clock_.now_ms();
@@ -12,7 +11,7 @@ core::Result<int> Completer::run_once() {
   core::Status st = db_.read([&](db::Conn& c) {
     // Only checkout leaves keys unfinished; single-phase writes commit theirs
     // finished.
-    abandoned = db::list_abandoned_keys(c, workflow::kCheckout, now - options_.after_ms,
+    abandoned = db::list_abandoned_keys(c, kCheckout, now - options_.after_ms,
                                         now - options_.lock_timeout_ms, options_.batch);
     return core::Status::ok();
   });
@@ -31,4 +30,4 @@ core::Result<int> Completer::run_once() {
   return finished;
 }
 
-}  // namespace app
+}  // namespace workflow
