@@ -41,7 +41,9 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   register_metrics();
 
   db::Options options;
-  options.sqlite.path = cfg.db_path;
+  db::set_target(options, cfg.db_path);
+  options.pool_size = cfg.db_pool;
+  options.pg.lock_timeout_ms = cfg.busy_timeout_ms;
   options.sqlite.synchronous = cfg.synchronous;
   options.sqlite.busy_timeout_ms = cfg.busy_timeout_ms;
   options.sqlite.max_page_count = cfg.max_db_pages;

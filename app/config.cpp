@@ -114,6 +114,12 @@ core::Status validate_admin_token_alphabet(const std::string& token) {
 
 core::Status Config::validate() const {
   if (db_path.empty()) return core::Status::invalid("--db: must name a file");
+  if (db_pool < 0 || db_pool > 1000) return core::Status::invalid("--db-pool: must be 0..1000");
+  if (db::pg::is_url(db_path) && !backup_dir.empty()) {
+    return core::Status::invalid(
+        "--backup-dir: backs up a SQLite file; on PostgreSQL use pg_dump or the server's own "
+        "backups");
+  }
   if (port < 0 || port > 65535) return core::Status::invalid("--port: must be 0..65535");
   if (http_threads < 1 || http_threads > 4096)
     return core::Status::invalid("--http-threads: must be 1..4096");

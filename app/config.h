@@ -19,13 +19,21 @@ namespace app {
 
 struct Config {
   // --- storage ---
-  std::string db_path = "aftercommit.db";  // --db
+  // --db: a SQLite file (created if missing), or a postgresql:// or
+  // postgres:// URL (libpq's rules, e.g. postgresql:///app?host=/run/postgresql)
+  // for several nodes on one PostgreSQL database (db/pg/driver.h).
+  std::string db_path = "aftercommit.db";
+  // --db-pool: read connections open at once (0 = the engine's default:
+  // unlimited on SQLite, 8 on PostgreSQL), beside the one writer.
+  int db_pool = 0;
   // --synchronous: FULL fsyncs the WAL on every commit, so an acknowledged
   // write survives power loss. NORMAL fsyncs only at checkpoints: a kill -9
   // loses nothing, a power cut may lose the last commits.
   db::sqlite::Synchronous synchronous = db::sqlite::Synchronous::kFull;
-  int busy_timeout_ms = 1000;  // --busy-timeout: SQLite's wait for a lock held by another process
-  int max_attempts = 3;        // --max-attempts: BEGIN IMMEDIATE tries before 409 /problems/busy
+  // --busy-timeout: SQLite's wait for a lock held by another process;
+  // PostgreSQL's lock_timeout (a wait for a row another node holds).
+  int busy_timeout_ms = 1000;
+  int max_attempts = 3;  // --max-attempts: BEGIN IMMEDIATE tries before 409 /problems/busy
   // --commit: group (one writer thread, many requests per COMMIT and fsync)
   // or per-request (one COMMIT per request). See db/database.h.
   db::CommitMode commit_mode = db::CommitMode::kGroup;

@@ -114,8 +114,16 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
       "  aftercommit serve --db data/aftercommit.db\n"
       "  aftercommit serve --port 0 --synchronous normal   # any free port, faster commits\n"
       "  AFTERCOMMIT_DB=/var/lib/aftercommit/db.sqlite aftercommit serve --log-format json");
-  serve_cmd->add_option("--db", cfg.db_path, "SQLite database file (created if missing)")
+  serve_cmd
+      ->add_option("--db", cfg.db_path,
+                   "SQLite database file (created if missing), or a postgresql:// URL")
       ->envname("AFTERCOMMIT_DB")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--db-pool", cfg.db_pool,
+                   "Read connections open at once (0 = unlimited on SQLite, 8 on PostgreSQL)")
+      ->envname("AFTERCOMMIT_DB_POOL")
+      ->check(CLI::Range(0, 1000))
       ->capture_default_str();
   serve_cmd->add_option("--bind", cfg.bind, "Address to listen on")
       ->envname("AFTERCOMMIT_BIND")
@@ -242,7 +250,7 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
   // Commands that work on a database file directly.
   DbTarget target;
   auto add_db_flags = [&target](CLI::App* cmd) {
-    cmd->add_option("--db", target.path, "SQLite database file")
+    cmd->add_option("--db", target.path, "SQLite database file, or a postgresql:// URL")
         ->envname("AFTERCOMMIT_DB")
         ->capture_default_str();
     add_duration_option(cmd, "--busy-timeout", target.busy_timeout_ms,

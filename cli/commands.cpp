@@ -24,16 +24,23 @@ int fail(const std::string& message) {
 // Opens an existing database (never creates one: a typo in --db must not
 // leave an empty file behind). Opening applies pending migrations, exactly
 // as `serve` would.
-core::Result<std::unique_ptr<db::Database>> open_existing(const DbTarget& t) {
+db::Options db_options(const DbTarget& t) {
   db::Options o;
-  o.sqlite.path = t.path;
+  db::set_target(o, t.path);
   o.sqlite.busy_timeout_ms = t.busy_timeout_ms;
-  o.sqlite.create = false;
+  o.pg.lock_timeout_ms = t.busy_timeout_ms;
   o.max_attempts = t.max_attempts;
+  return o;
+}
+
+core::Result<std::unique_ptr<db::Database>> open_existing(const DbTarget& t) {
+  db::Options o = db_options(t);
+  o.sqlite.create = false;
   auto opened = db::Database::open(o);
   if (!opened && opened.status().code() == core::Code::kNotFound) {
-    return core::Status::not_found("no database at " + t.path +
-                                   " (create one with: aftercommit migrate --db " + t.path + ")");
+    const std::string name = db::target_name(o);
+    return core::Status::not_found("no database at " + name +
+                                   " (create one with: aftercommit migrate --db " + name + ")");
   }
   return opened;
 }
@@ -52,18 +59,15 @@ int cmd_migrate(const DbTarget& t) {
   // `migrate` is the command that creates a database, so it creates the
   // directory the file goes in too (`--db data/aftercommit.db` in a fresh
   // checkout). `serve` and the other commands never create directories.
+  db::Options o = db_options(t);
   const auto parent = std::filesystem::path(t.path).parent_path();
-  if (!parent.empty()) {
+  if (!db::is_postgres(o) && !parent.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(parent, ec);
     if (ec) {
       return fail("--db: cannot create the directory " + parent.string() + ": " + ec.message());
     }
   }
-  db::Options o;
-  o.sqlite.path = t.path;
-  o.sqlite.busy_timeout_ms = t.busy_timeout_ms;
-  o.max_attempts = t.max_attempts;
   auto before = db::peek_schema_version(o);
   if (!before) return fail(before.status().message());
   auto opened = db::Database::open(o);
@@ -71,9 +75,10 @@ int cmd_migrate(const DbTarget& t) {
   auto after = (*opened)->schema_version();
   if (!after) return fail(after.status().message());
   if (*before == *after) {
-    std::printf("%s: schema version %d (up to date)\n", t.path.c_str(), *after);
+    std::printf("%s: schema version %d (up to date)\n", db::target_name(o).c_str(), *after);
   } else {
-    std::printf("%s: schema version %d (migrated from %d)\n", t.path.c_str(), *after, *before);
+    std::printf("%s: schema version %d (migrated from %d)\n", db::target_name(o).c_str(), *after,
+                *before);
   }
   return 0;
 }
@@ -153,9 +158,14 @@ int cmd_stats(const DbTarget& t, bool json) {
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
   }
-  std::printf("database      %s (schema version %d, %llu bytes + %llu bytes WAL)\n", t.path.c_str(),
-              *version, out["file_bytes"].get<unsigned long long>(),
-              out["wal_bytes"].get<unsigned long long>());
+  if (db::is_postgres(db_options(t))) {
+    std::printf("database      %s (schema version %d)\n", db::target_name(db_options(t)).c_str(),
+                *version);
+  } else {
+    std::printf("database      %s (schema version %d, %llu bytes + %llu bytes WAL)\n",
+                t.path.c_str(), *version, out["file_bytes"].get<unsigned long long>(),
+                out["wal_bytes"].get<unsigned long long>());
+  }
   std::printf("users         %lld\n", static_cast<long long>(counts->users));
   std::printf("audit rows    %lld\n", static_cast<long long>(counts->user_actions));
   std::printf("messages      %lld\n", static_cast<long long>(counts->messages));

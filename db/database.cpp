@@ -42,8 +42,15 @@ std::chrono::microseconds backoff(int attempt) {
 
 }  // namespace
 
+namespace {
+Options with_pool_default(Options options) {
+  if (options.pool_size <= 0 && is_postgres(options)) options.pool_size = 8;
+  return options;
+}
+}  // namespace
+
 Database::Database(Options options, std::unique_ptr<Driver> driver)
-    : options_(std::move(options)), driver_(std::move(driver)) {}
+    : options_(with_pool_default(std::move(options))), driver_(std::move(driver)) {}
 
 Database::~Database() {
   {
@@ -54,15 +61,36 @@ Database::~Database() {
   if (writer_thread_.joinable()) writer_thread_.join();
 }
 
+void set_target(Options& options, const std::string& target) {
+  if (pg::is_url(target)) {
+    options.pg.url = target;
+  } else {
+    options.sqlite.path = target;
+  }
+}
+
+bool is_postgres(const Options& options) noexcept {
+  return !options.pg.url.empty();
+}
+
+std::string target_name(const Options& options) {
+  return is_postgres(options) ? pg::redacted(options.pg.url) : options.sqlite.path;
+}
+
 int latest_schema_version() noexcept {
   return sqlite::latest_schema_version();
 }
 
 core::Result<int> peek_schema_version(const Options& options) {
-  return sqlite::peek_schema_version(options.sqlite.path);
+  if (!is_postgres(options)) return sqlite::peek_schema_version(options.sqlite.path);
+  auto driver = pg::make_driver(options.pg);
+  auto conn = driver->connect(ConnRole::kReader);
+  if (!conn) return conn.status();
+  return driver->schema_version(**conn);
 }
 
 core::Result<std::unique_ptr<Database>> Database::open(const Options& options) {
+  if (is_postgres(options)) return open(options, pg::make_driver(options.pg));
   return open(options, sqlite::make_driver(options.sqlite));
 }
 
@@ -126,6 +154,7 @@ struct Database::WriteRequest {
   const std::function<core::Status(Tx&)>* phase = nullptr;
   core::Status status;
   int attempts = 0;
+  int busy_runs = 0;  // runs of the phase itself that ended in kBusy (PostgreSQL)
   std::vector<std::function<void()>> after_commit;
 
   // The HTTP thread sleeps here until the writer is done with its phase. A
@@ -296,6 +325,7 @@ void Database::run_batch(std::vector<WriteRequest*>& batch) {
     std::vector<WriteRequest*> rerun;    // innocent phases whose transaction was lost
     bool wake = false;
     bool tx_lost = false;
+    int busy_rerun = 0;  // the most runs a phase retried after kBusy has had
     for (WriteRequest* r : pending) {
       if (tx_lost) {
         rerun.push_back(r);
@@ -319,6 +349,21 @@ void Database::run_batch(std::vector<WriteRequest*>& batch) {
       r->status = st;
       counters_.rollbacks.fetch_add(1, std::memory_order_relaxed);
       const bool undone = savepoint.has_value() && savepoint->rollback();
+      // A phase that met a deadlock or a lock timeout (PostgreSQL, another
+      // node) did nothing wrong: it runs again in the next transaction.
+      const bool retry_busy =
+          undone && st.code() == core::Code::kBusy && ++r->busy_runs < options_.max_attempts;
+      if (retry_busy) {
+        counters_.busy_retries.fetch_add(1, std::memory_order_relaxed);
+        busy_rerun = std::max(busy_rerun, r->busy_runs);
+        rerun.push_back(r);
+        continue;
+      }
+      if (undone && st.code() == core::Code::kBusy && r->busy_runs >= options_.max_attempts) {
+        counters_.busy_exhausted.fetch_add(1, std::memory_order_relaxed);
+        r->status = core::Status::busy("gave up after " + std::to_string(r->busy_runs) +
+                                       " attempts: " + st.message());
+      }
       if (!undone) {
         // The engine rolled back the whole transaction (or could not undo the
         // savepoint): the phases applied so far are gone with it. They did
@@ -357,25 +402,42 @@ void Database::run_batch(std::vector<WriteRequest*>& batch) {
     }
     counters_.phase_reruns.fetch_add(rerun.size(), std::memory_order_relaxed);
     pending = std::move(rerun);
+    if (busy_rerun > 0) std::this_thread::sleep_for(backoff(busy_rerun));
   }
 }
 
+// Beyond pool_size open readers, a read waits for one to come back rather
+// than opening another server connection.
 std::unique_ptr<Conn> Database::lease_reader() {
   {
-    std::lock_guard lock(readers_mu_);
+    std::unique_lock lock(readers_mu_);
+    readers_cv_.wait(lock, [&] {
+      return !idle_readers_.empty() || options_.pool_size <= 0 ||
+             open_readers_ < options_.pool_size;
+    });
     if (!idle_readers_.empty()) {
       auto conn = std::move(idle_readers_.back());
       idle_readers_.pop_back();
       return conn;
     }
+    ++open_readers_;
   }
   auto conn = driver_->connect(ConnRole::kReader);
-  return conn ? std::move(*conn) : nullptr;
+  if (conn) return std::move(*conn);
+  {
+    std::lock_guard lock(readers_mu_);
+    --open_readers_;
+  }
+  readers_cv_.notify_one();
+  return nullptr;
 }
 
 void Database::return_reader(std::unique_ptr<Conn> conn) {
-  std::lock_guard lock(readers_mu_);
-  idle_readers_.push_back(std::move(conn));
+  {
+    std::lock_guard lock(readers_mu_);
+    idle_readers_.push_back(std::move(conn));
+  }
+  readers_cv_.notify_one();
 }
 
 core::Status Database::read(const std::function<core::Status(Conn&)>& fn) {

@@ -39,6 +39,14 @@
 // In both modes in-process writers never contend inside SQLite's busy
 // handler; busy retries only happen against other processes.
 //
+// On PostgreSQL (db/pg/driver.h) the same two modes run over one writer
+// connection per process, and other nodes write beside it. A phase can
+// then also meet kBusy after BEGIN (a deadlock between two nodes' batches,
+// a lock wait beyond lock_timeout): the transaction is retried as a whole
+// in per-request mode, and in group mode that phase alone is rolled back to
+// its savepoint and run again in the next transaction, up to max_attempts
+// in both, with the same jittered backoff; then write() returns kBusy.
+//
 // Durability: with Synchronous::kFull an acknowledged write (write() returned
 // ok) survives power loss; with kNormal it survives a process crash but the
 // last commits may be lost on power loss (WAL is synced only at checkpoints).
@@ -63,6 +71,7 @@
 #include "core/status.h"
 #include "db/conn.h"
 #include "db/driver.h"
+#include "db/pg/driver.h"
 #include "db/sqlite/driver.h"
 
 namespace db {
@@ -73,8 +82,16 @@ struct Options {
   // The SQLite driver's own options: the file, synchronous, busy timeout,
   // page limit, whether a missing file may be created.
   sqlite::Options sqlite;
+  // The PostgreSQL driver's: a non-empty pg.url selects it instead of
+  // SQLite (set_target does that from --db).
+  pg::Options pg;
+  // Read connections open at once; a read waits for one beyond that. 0: no
+  // limit on SQLite (a reader is a file handle), 8 on PostgreSQL (each is a
+  // server process, and several nodes share the server's max_connections).
+  int pool_size = 0;
   // Write attempts when the write lock is busy (another process holds it),
-  // with jittered backoff between them; then write() returns kBusy.
+  // or, on PostgreSQL, a phase met a deadlock or a lock timeout; jittered
+  // backoff between them; then write() returns kBusy.
   int max_attempts = 3;
   CommitMode commit_mode = CommitMode::kGroup;
   // Group mode: at most this many phases share one transaction.
@@ -83,6 +100,13 @@ struct Options {
   // file at an older version.
   int migrate_to = -1;
 };
+
+// Points `options` at `target`: a postgresql:// or postgres:// URL selects
+// PostgreSQL, anything else is a SQLite file path.
+void set_target(Options& options, const std::string& target);
+// What `options` points at, for messages (a URL without its password).
+std::string target_name(const Options& options);
+bool is_postgres(const Options& options) noexcept;
 
 // The schema version every migration of this binary leads to.
 int latest_schema_version() noexcept;
@@ -124,7 +148,7 @@ class Tx {
 };
 
 struct TxStats {
-  int attempts = 0;  // BEGIN IMMEDIATE attempts this write needed (1 = no busy retry)
+  int attempts = 0;  // transactions this write needed (1 = no busy retry)
 };
 
 // Counters for /metrics. Monotonic, read without a lock.
@@ -222,7 +246,9 @@ class Database {
   std::thread writer_thread_;
 
   std::mutex readers_mu_;
+  std::condition_variable readers_cv_;               // a reader came back
   std::vector<std::unique_ptr<Conn>> idle_readers_;  // guarded by readers_mu_
+  int open_readers_ = 0;                             // guarded by readers_mu_
 };
 
 }  // namespace db

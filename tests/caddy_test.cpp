@@ -183,7 +183,7 @@ TEST_CASE(
                   "caddy is not installed: `make deps` installs it (Debian package caddy); "
                   "deploy/Caddyfile is tested with it");
   testing::TempDir dir;
-  testing::ServerProcess server(dir.file("db"), {"--fake-gateway"});
+  testing::ServerProcess server(testing::test_db(dir, "db"), {"--fake-gateway"});
   Caddy edge(dir, caddy, server.port());
 
   SUBCASE("create-or-get a user, and an idempotent replay") {

@@ -29,7 +29,7 @@ namespace {
 // A migrated database with three jobs: 1 available, 2 discarded, 3 completed.
 void seed_jobs(const std::string& path) {
   db::Options o;
-  o.sqlite.path = path;
+  db::set_target(o, path);
   auto opened = db::Database::open(o);
   REQUIRE(opened.is_ok());
   db::Database& database = **opened;
@@ -89,18 +89,20 @@ TEST_CASE("each command's --help shows examples and the environment variables") 
 
 TEST_CASE("migrate creates the database and prints its schema version, then says it is current") {
   testing::TempDir dir;
-  const std::string path = dir.file("new.db");
+  const std::string path = testing::test_db(dir, "new.db");
   auto [rc, out] = run_binary({"migrate", "--db", path});
   CAPTURE(out);
   CHECK(rc == 0);
   CHECK(std::regex_search(out, std::regex("schema version [1-9][0-9]* \\(migrated from 0\\)")));
-  CHECK(std::filesystem::exists(path));
+  if (!testing::on_postgres()) CHECK(std::filesystem::exists(path));
   auto [rc2, out2] = run_binary({"migrate", "--db", path});
   CHECK(rc2 == 0);
   CHECK(out2.find("(up to date)") != std::string::npos);
 }
 
-TEST_CASE("refuses to touch a file that is not a database, and does not create a missing one") {
+TEST_CASE(
+    "SQLite: refuses to touch a file that is not a database, and does not create a missing one" *
+    doctest::test_suite("sqlite_only")) {
   testing::TempDir dir;
   const std::string junk = dir.file("junk.db");
   std::ofstream(junk) << "this is not sqlite, just text that is long enough to be a header";
@@ -115,7 +117,8 @@ TEST_CASE("refuses to touch a file that is not a database, and does not create a
   CHECK_FALSE(std::filesystem::exists(missing));
 }
 
-TEST_CASE("migrate and serve refuse another program's database and leave its bytes alone") {
+TEST_CASE("SQLite: migrate and serve refuse another program's database and leave its bytes alone" *
+          doctest::test_suite("sqlite_only")) {
   testing::TempDir dir;
   auto read_all = [](const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -150,7 +153,7 @@ TEST_CASE("migrate and serve refuse another program's database and leave its byt
 
 TEST_CASE("jobs list, retry and cancel work on the file directly") {
   testing::TempDir dir;
-  const std::string path = dir.file("jobs.db");
+  const std::string path = testing::test_db(dir, "jobs.db");
   seed_jobs(path);
 
   auto [rc, table] = run_binary({"jobs", "list", "--db", path});
@@ -195,7 +198,7 @@ TEST_CASE("jobs list, retry and cancel work on the file directly") {
 
 TEST_CASE("stats reads AFTERCOMMIT_DB and prints counts as text or JSON") {
   testing::TempDir dir;
-  const std::string path = dir.file("stats.db");
+  const std::string path = testing::test_db(dir, "stats.db");
   seed_jobs(path);
   ::setenv("AFTERCOMMIT_DB", path.c_str(), 1);
   auto [rc, text] = run_binary({"stats"});
@@ -234,7 +237,7 @@ TEST_CASE("README.md lists every flag of serve with its environment variable") {
 
 TEST_CASE("stats and jobs list read a database that a running server is writing") {
   testing::TempDir dir;
-  const std::string path = dir.file("live.db");
+  const std::string path = testing::test_db(dir, "live.db");
   testing::ServerProcess server(path);
   auto http = server.client();
   REQUIRE(testing::request(http, "PUT", "/users/live%40example.com").status == 201);
@@ -386,7 +389,8 @@ TEST_CASE(
   CHECK(run_binary({"jobs", "retry", "1", "--db", path}).first == 0);  // job 1 is discarded
 }
 
-TEST_CASE("migrate creates the directory its --db file goes in") {
+TEST_CASE("SQLite: migrate creates the directory its --db file goes in" *
+          doctest::test_suite("sqlite_only")) {
   testing::TempDir dir;
   const std::string path = dir.file("fresh checkout/data/aftercommit.db");
   auto [rc, out] = run_binary({"migrate", "--db", path});

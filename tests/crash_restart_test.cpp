@@ -17,7 +17,7 @@ using testing::request;
 
 TEST_CASE("a restart after kill -9 keeps acknowledged users and finishes pending jobs once") {
   testing::TempDir dir;
-  const std::string db = dir.file("crash.db");
+  const std::string db = testing::test_db(dir, "crash.db");
   std::set<std::string> acknowledged;
   {
     testing::ServerProcess server(db);
@@ -68,7 +68,7 @@ TEST_CASE("a job running at kill -9 is rescued after its lease, not at the resta
   testing::WebhookSink sink;
   sink.hold();
   testing::TempDir dir;
-  const std::string db = dir.file("lease.db");
+  const std::string db = testing::test_db(dir, "lease.db");
   // A 6 s lease: renewed every 2 s while the process lives, so at the kill
   // at least 4 s of it remain, far more than a restart takes.
   const std::vector<std::string> args = {"--webhook-url", sink.url(),    "--webhook-secret",
@@ -98,7 +98,7 @@ TEST_CASE("a job running at kill -9 is rescued after its lease, not at the resta
 
 TEST_CASE("SIGTERM shuts down gracefully with exit code 0") {
   testing::TempDir dir;
-  testing::ServerProcess server(dir.file("term.db"));
+  testing::ServerProcess server(testing::test_db(dir, "term.db"));
   httplib::Client http = server.client();
   CHECK(request(http, "PUT", "/users/t@example.com").status == 201);
   CHECK(server.terminate_and_wait() == 0);

@@ -70,8 +70,7 @@ std::string problem_type(const std::string& raw) {
 }
 
 std::int64_t count(const std::string& db_path, const char* sql) {
-  SQLite::Database db(db_path, SQLite::OPEN_READONLY);
-  return db.execAndGet(sql).getInt64();
+  return testing::query_int(db_path, sql);
 }
 
 std::int64_t users(const std::string& db_path) {
@@ -122,9 +121,8 @@ struct Fixture {
 class LoggedServer {
  public:
   LoggedServer(const testing::TempDir& dir, std::vector<std::string> extra = {})
-      : log_path_(dir.file("server.log")) {
-    std::vector<std::string> args = {AFTERCOMMIT_BINARY, "serve", "--port", "0", "--db",
-                                     dir.file("db")};
+      : log_path_(dir.file("server.log")), db_(testing::test_db(dir, "db")) {
+    std::vector<std::string> args = {AFTERCOMMIT_BINARY, "serve", "--port", "0", "--db", db_};
     for (auto& a : extra) args.push_back(std::move(a));
     pid_ = ::fork();
     REQUIRE(pid_ >= 0);
@@ -182,6 +180,7 @@ class LoggedServer {
     }
     return -1;
   }
+  const std::string& db() const { return db_; }
   bool alive() const { return pid_ > 0 && ::kill(pid_, 0) == 0 && !exited(); }
   // Peak resident set (VmHWM) in KiB.
   long peak_rss_kib() const {
@@ -203,6 +202,7 @@ class LoggedServer {
   }
 
   std::string log_path_;
+  std::string db_;
   pid_t pid_ = -1;
   int port_ = 0;
 };
@@ -590,8 +590,8 @@ TEST_CASE("a PUT on an idle keep-alive connection after SIGTERM is not run") {
     CHECK(header_of(answer, "Connection") == "close");
   }
   CHECK(server.wait_exit(10s) == 0);
-  CHECK(users(dir.file("db")) == 1);
-  CHECK(count(dir.file("db"), "SELECT count(*) FROM users WHERE email = 'late@example.com'") == 0);
+  CHECK(users(server.db()) == 1);
+  CHECK(count(server.db(), "SELECT count(*) FROM users WHERE email = 'late@example.com'") == 0);
 }
 
 TEST_CASE("a request in flight at SIGTERM completes, then the server stops") {
@@ -614,7 +614,7 @@ TEST_CASE("a request in flight at SIGTERM completes, then the server stops") {
   CHECK(header_of(answer, "Connection") == "close");
   CHECK(server.wait_exit(10s) == 0);
   CHECK(server.log().find("stopped") != std::string::npos);
-  CHECK(users(dir.file("db")) == 1);
+  CHECK(users(server.db()) == 1);
 }
 
 TEST_CASE("SIGHUP neither stops the server nor drops a request in flight") {
@@ -639,7 +639,7 @@ TEST_CASE("SIGHUP neither stops the server nor drops a request in flight") {
   CHECK(server.log().find("SIGHUP") != std::string::npos);
   server.signal(SIGTERM);
   CHECK(server.wait_exit(10s) == 0);
-  CHECK(users(dir.file("db")) == 1);
+  CHECK(users(server.db()) == 1);
 }
 
 TEST_CASE("a request still waiting for a thread at SIGTERM gets 503 and is not run") {
@@ -666,9 +666,8 @@ TEST_CASE("a request still waiting for a thread at SIGTERM gets 503 and is not r
   CHECK(header_of(refused, "Connection") == "close");
   CHECK(problem_type(refused) == "/problems/unavailable");
   CHECK(server.wait_exit(10s) == 0);
-  CHECK(users(dir.file("db")) == 1);
-  CHECK(count(dir.file("db"), "SELECT count(*) FROM users WHERE email = 'queued@example.com'") ==
-        0);
+  CHECK(users(server.db()) == 1);
+  CHECK(count(server.db(), "SELECT count(*) FROM users WHERE email = 'queued@example.com'") == 0);
 }
 
 TEST_CASE("a client trickling its request gets 408 at the read timeout, not a thread for ever") {

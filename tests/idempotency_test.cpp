@@ -254,7 +254,10 @@ TEST_CASE("parses durations for the idempotency and gateway flags") {
   CHECK_FALSE(app::parse_duration_ms("-1s"));
 }
 
-TEST_CASE("stores nothing when the write lock cannot be had, so the retry runs afresh") {
+// SQLite only: it needs a database-wide write lock another process holds;
+// PostgreSQL has none (its row-lock timeout is pg_driver_test's).
+TEST_CASE("SQLite: stores nothing when the write lock cannot be had, so the retry runs afresh" *
+          doctest::test_suite("sqlite_only")) {
   testing::TempDir dir;
   app::Config config = testing::test_config(dir);
   config.busy_timeout_ms = 20;

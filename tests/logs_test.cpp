@@ -52,8 +52,10 @@ class CapturedStderr {
 struct JsonLogs {
   testing::TempDir dir;
   CapturedStderr captured{dir.file("stderr.log")};
+  std::string db_path;
   testing::InProcessServer server{[this] {
     auto c = testing::test_config(dir);
+    db_path = c.db_path;
     c.log_format = core::log::Format::kJson;
     return c;
   }()};
@@ -140,8 +142,8 @@ TEST_CASE_FIXTURE(JsonLogs, "labels an unknown route as unmatched") {
 TEST_CASE_FIXTURE(JsonLogs, "logs an internal error once with its request id, never the body") {
   {
     // Storage trouble the server cannot classify: the table is gone.
-    SQLite::Database db(dir.file("test.db"), SQLite::OPEN_READWRITE, 5000);
-    db.exec("DROP TABLE products");
+    testing::exec_sql(
+        db_path, testing::on_postgres() ? "DROP TABLE products CASCADE" : "DROP TABLE products");
   }
   auto r = request(http, "POST", "/products",
                    R"({"name": "secret-body-marker", "owner_email": "a@example.com"})");

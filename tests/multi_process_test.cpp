@@ -51,7 +51,7 @@ TEST_CASE("a server started while another delivers a webhook leaves the delivery
   testing::WebhookSink sink;
   sink.hold();
   testing::TempDir dir;
-  const std::string db = dir.file("shared.db");
+  const std::string db = testing::test_db(dir, "shared.db");
   // A 3 s lease: only B's heartbeats keep the delivery's lease alive while
   // the receiver holds it for longer than that.
   const auto args = webhook_args(sink, "3000");
@@ -91,7 +91,7 @@ TEST_CASE(
     "a checkout in flight on one server answers 409 to its key on a server started "
     "meanwhile") {
   testing::TempDir dir;
-  const std::string db = dir.file("shared.db");
+  const std::string db = testing::test_db(dir, "shared.db");
   const std::vector<std::string> args = {"--fake-gateway"};
   // B's gateway answers tok_timeout after B gave up (--gateway-timeout):
   // the checkout stays in flight, its key locked by B, for 6 s.
@@ -135,7 +135,7 @@ TEST_CASE("a delivery of a server killed by kill -9 is taken over by a live one 
   testing::WebhookSink sink;
   sink.hold();
   testing::TempDir dir;
-  const std::string db = dir.file("shared.db");
+  const std::string db = testing::test_db(dir, "shared.db");
   const auto args = webhook_args(sink, "1000");
   auto b = std::make_unique<testing::ServerProcess>(db, args);
   auto http_b = b->client();

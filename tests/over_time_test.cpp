@@ -119,12 +119,10 @@ struct CheckoutFixture {
                   db::set_recovery_point(tx, row.id, db::kPointOrderCreated, order_id);
                   db::unlock_key(tx, row.id);
                   if (gateway_key) {
-                    SQLite::Statement q(
-                        db::sqlite::handle(tx.conn()),
-                        "UPDATE idempotency_keys SET gateway_key = ?2 WHERE id = ?1");
-                    q.bind(1, row.id);
-                    q.bind(2, *gateway_key);
-                    REQUIRE(q.exec() == 1);
+                    // Test-only SQL through the seam for faults (Conn::exec):
+                    // the same text on both engines.
+                    tx.conn().exec("UPDATE idempotency_keys SET gateway_key = '" + *gateway_key +
+                                   "' WHERE id = " + std::to_string(row.id));
                   }
                   return core::Status::ok();
                 })
@@ -139,7 +137,7 @@ struct CheckoutFixture {
 
 TEST_CASE("a job created after the cleaner deleted the newest jobs gets a new id and its effect") {
   testing::TempDir dir;
-  testing::ServerProcess server(dir.file("retention.db"), {"--job-retention", "0"});
+  testing::ServerProcess server(testing::test_db(dir, "retention.db"), {"--job-retention", "0"});
   httplib::Client c = server.client();
   auto welcome = [&](const std::string& to) {
     return request(c, "GET", "/mailbox?to=" + to).json()["messages"];

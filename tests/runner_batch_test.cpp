@@ -28,7 +28,7 @@ struct Fixture {
 
   Fixture() {
     db::Options o;
-    o.sqlite.path = dir.file("batch.db");
+    db::set_target(o, testing::test_db(dir, "batch.db"));
     db = std::move(db::Database::open(o).value());
     // Delivers one message, then completes.
     registry.add(

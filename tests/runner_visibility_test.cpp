@@ -26,7 +26,7 @@ struct Fixture {
 
   Fixture() {
     db::Options o;
-    o.sqlite.path = dir.file("v.db");
+    db::set_target(o, testing::test_db(dir, "v.db"));
     db = std::move(db::Database::open(o).value());
     registry.add("count", jobs::Handler{nullptr, [this](const jobs::Job&, db::Tx&, core::Millis) {
                                           effects.fetch_add(1);

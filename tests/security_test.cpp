@@ -209,7 +209,7 @@ TEST_CASE("without an admin token, job writes are open") {
 TEST_CASE("the admin token can come from AFTERCOMMIT_ADMIN_TOKEN") {
   testing::TempDir dir;
   ::setenv("AFTERCOMMIT_ADMIN_TOKEN", kToken, 1);
-  testing::ServerProcess server(dir.file("env.db"));
+  testing::ServerProcess server(testing::test_db(dir, "env.db"));
   ::unsetenv("AFTERCOMMIT_ADMIN_TOKEN");
   auto http = server.client();
   check_unauthorized(request(http, "POST", "/jobs/1/cancel"));
@@ -221,7 +221,7 @@ TEST_CASE("binds to 127.0.0.1 by default") {
   app::Config defaults;
   CHECK(defaults.bind == "127.0.0.1");
   testing::TempDir dir;
-  testing::ServerProcess server(dir.file("bind.db"));
+  testing::ServerProcess server(testing::test_db(dir, "bind.db"));
   CHECK(server.url().rfind("http://127.0.0.1:", 0) == 0);
 }
 

@@ -23,7 +23,7 @@ namespace {
 
 db::Options options_for(const std::string& path, int migrate_to = -1) {
   db::Options o;
-  o.sqlite.path = path;
+  db::set_target(o, path);
   o.migrate_to = migrate_to;
   return o;
 }
@@ -35,14 +35,16 @@ std::string read_file(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("migrates an empty file to the latest schema version") {
+TEST_CASE("SQLite: migrates an empty file to the latest schema version" *
+          doctest::test_suite("sqlite_only")) {
   testing::TempDir dir;
   auto db = db::Database::open(options_for(dir.file("new.db")));
   REQUIRE(db.is_ok());
   CHECK((*db)->schema_version().value() == db::latest_schema_version());
 }
 
-TEST_CASE("upgrades a file at the previous version in place and keeps its rows") {
+TEST_CASE("SQLite: upgrades a file at the previous version in place and keeps its rows" *
+          doctest::test_suite("sqlite_only")) {
   testing::TempDir dir;
   const std::string path = dir.file("old.db");
   const int previous = db::latest_schema_version() - 1;
@@ -74,7 +76,8 @@ TEST_CASE("upgrades a file at the previous version in place and keeps its rows")
   }
 }
 
-TEST_CASE("migration 6 names the workflow of every existing key from its path") {
+TEST_CASE("SQLite: migration 6 names the workflow of every existing key from its path" *
+          doctest::test_suite("sqlite_only")) {
   testing::TempDir dir;
   const std::string path = dir.file("keys-v5.db");
   const std::string fp(64, 'f');
@@ -135,7 +138,8 @@ TEST_CASE("migration 6 names the workflow of every existing key from its path") 
   CHECK(abandoned[0].key == "resume-me");
 }
 
-TEST_CASE("refuses a file from a newer schema and leaves it untouched") {
+TEST_CASE("SQLite: refuses a file from a newer schema and leaves it untouched" *
+          doctest::test_suite("sqlite_only")) {
   testing::TempDir dir;
   const std::string path = dir.file("future.db");
   {
@@ -153,7 +157,8 @@ TEST_CASE("refuses a file from a newer schema and leaves it untouched") {
   CHECK(read_file(path) == before);
 }
 
-TEST_CASE("refuses a file that is not a database and leaves it untouched") {
+TEST_CASE("SQLite: refuses a file that is not a database and leaves it untouched" *
+          doctest::test_suite("sqlite_only")) {
   testing::TempDir dir;
   const std::string path = dir.file("notes.db");
   {
@@ -184,7 +189,8 @@ std::set<std::string> index_names(SQLite::Database& db) {
 
 }  // namespace
 
-TEST_CASE("upgrading a version 4 file that reused deleted ids: no id comes back after it") {
+TEST_CASE("SQLite: upgrading a version 4 file that reused deleted ids: no id comes back after it" *
+          doctest::test_suite("sqlite_only")) {
   testing::TempDir dir;
   const std::string path = dir.file("v4.db");
   REQUIRE(db::Database::open(options_for(path, 4)).is_ok());
@@ -302,7 +308,9 @@ TEST_CASE("upgrading a version 4 file that reused deleted ids: no id comes back 
   CHECK(orphan.code() == core::Code::kConflict);
 }
 
-TEST_CASE("upgrading to version 7 takes the fake gateway's table out of the production schema") {
+TEST_CASE(
+    "SQLite: upgrading to version 7 takes the fake gateway's table out of the production schema" *
+    doctest::test_suite("sqlite_only")) {
   testing::TempDir dir;
   const std::string path = dir.file("v6.db");
   REQUIRE(db::Database::open(options_for(path, 6)).is_ok());
@@ -320,7 +328,9 @@ TEST_CASE("upgrading to version 7 takes the fake gateway's table out of the prod
   CHECK(raw.execAndGet("PRAGMA user_version").getInt() == db::latest_schema_version());
 }
 
-TEST_CASE("a failed migration leaves the file byte for byte as it was, journal mode included") {
+TEST_CASE(
+    "SQLite: a failed migration leaves the file byte for byte as it was, journal mode included" *
+    doctest::test_suite("sqlite_only")) {
   testing::TempDir dir;
   const std::string path = dir.file("half.db");
   REQUIRE(db::Database::open(options_for(path, 3)).is_ok());
@@ -339,7 +349,8 @@ TEST_CASE("a failed migration leaves the file byte for byte as it was, journal m
   CHECK_FALSE(std::filesystem::exists(path + "-wal"));
 }
 
-TEST_CASE("refuses another program's database and leaves it byte for byte as it was") {
+TEST_CASE("SQLite: refuses another program's database and leaves it byte for byte as it was" *
+          doctest::test_suite("sqlite_only")) {
   testing::TempDir dir;
   for (const char* schema : {"CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)",
                              "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)"}) {
@@ -372,7 +383,7 @@ TEST_CASE("refuses another program's database and leaves it byte for byte as it 
 
 TEST_CASE("rolls back everything a failing phase wrote") {
   testing::TempDir dir;
-  auto db = std::move(db::Database::open(options_for(dir.file("rb.db"))).value());
+  auto db = std::move(db::Database::open(options_for(testing::test_db(dir, "rb.db"))).value());
   core::Status st = db->write([](db::Tx& tx) {
     auto user = db::insert_user_if_absent(tx, "gone@example.com", 1);
     db::insert_user_action(tx, user->id, "created", 1);
@@ -395,7 +406,7 @@ TEST_CASE("rolls back everything a failing phase wrote") {
 
 TEST_CASE("translates a constraint violation inside a phase and writes nothing") {
   testing::TempDir dir;
-  auto db = std::move(db::Database::open(options_for(dir.file("c.db"))).value());
+  auto db = std::move(db::Database::open(options_for(testing::test_db(dir, "c.db"))).value());
   core::Status st = db->write([](db::Tx& tx) {
     (void)db::insert_user_if_absent(tx, "ok@example.com", 1);
     db::insert_user_action(tx, 999, "created", 1);  // no user 999: foreign key
@@ -418,7 +429,7 @@ struct GroupFixture {
   std::unique_ptr<db::Database> db;
   GroupFixture() {
     db::Options o;
-    o.sqlite.path = dir.file("group.db");
+    db::set_target(o, testing::test_db(dir, "group.db"));
     o.commit_mode = db::CommitMode::kGroup;
     db = std::move(db::Database::open(o).value());
   }

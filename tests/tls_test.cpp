@@ -79,8 +79,8 @@ class TlsServer {
  public:
   TlsServer(const testing::TempDir& dir, const std::vector<std::string>& extra)
       : log_path_(dir.file("server.log")) {
-    std::vector<std::string> args = {AFTERCOMMIT_BINARY, "serve", "--port", "0", "--db",
-                                     dir.file("db")};
+    std::vector<std::string> args = {AFTERCOMMIT_BINARY,         "serve", "--port", "0", "--db",
+                                     testing::test_db(dir, "db")};
     args.insert(args.end(), extra.begin(), extra.end());
     pid_ = ::fork();
     REQUIRE(pid_ >= 0);
@@ -295,7 +295,7 @@ TEST_CASE("start-up refuses a bad certificate or key with one line naming the fl
   const std::string other_key = pki.lone_key("other");
   const std::string garbage = dir.file("garbage.pem");
   std::ofstream(garbage) << "not a certificate\n";
-  const std::string db = dir.file("db");
+  const std::string db = testing::test_db(dir, "db");
 
   struct Case {
     const char* name;
@@ -533,7 +533,7 @@ TEST_CASE("a webhook to an HTTPS receiver is delivered with --ca-file and retrie
   testing::TempDir dir;
   TestPki pki(dir.path().string());
   HttpsReceiver receiver(pki.issue("receiver"));
-  const std::string db = dir.file("db");
+  const std::string db = testing::test_db(dir, "db");
   const std::vector<std::string> base = {"--webhook-url", receiver.url(),       "--webhook-secret",
                                          "s3cret",        "--job-backoff-base", "1s"};
   std::int64_t job_id = 0;
@@ -579,9 +579,9 @@ TEST_CASE("outbound https refuses an expired or wrong-host certificate even from
       pki.issue("expired", {.not_before_s = -3 * 86400, .not_after_s = -60, .serial = 5}));
   HttpsReceiver wrong_host(pki.issue(
       "wrong", {.common_name = "wrong.example", .alt_names = "DNS:wrong.example", .serial = 6}));
-  testing::ServerProcess server(
-      dir.file("db"), {"--webhook-url", expired.url() + "," + wrong_host.url(), "--webhook-secret",
-                       "s3cret", "--ca-file", pki.ca_cert()});
+  testing::ServerProcess server(testing::test_db(dir, "db"),
+                                {"--webhook-url", expired.url() + "," + wrong_host.url(),
+                                 "--webhook-secret", "s3cret", "--ca-file", pki.ca_cert()});
   auto http = server.client();
   REQUIRE(testing::request(http, "PUT", "/users/hook@example.com").status == 201);
   std::map<std::string, nlohmann::json> by_url;
@@ -630,7 +630,7 @@ TEST_CASE("the payment gateway client verifies an https:// gateway against --ca-
   CHECK(charges.load() == 1);
 
   // And start-up takes an https:// gateway URL.
-  testing::ServerProcess server(dir.file("db"),
+  testing::ServerProcess server(testing::test_db(dir, "db"),
                                 {"--payment-gateway-url", url, "--ca-file", pki.ca_cert()});
   CHECK(server.port() > 0);
   gateway.stop();

@@ -14,8 +14,8 @@
 #include <mutex>
 
 #include "jobs/outbox.h"
-#include "workers/webhooks.h"
 #include "tests/support/jobs_fixture.h"
+#include "workers/webhooks.h"
 
 using testing::JobsFixture;
 using testing::kT0;
@@ -298,7 +298,7 @@ TEST_CASE("a delivery cut by kill -9 is rescued once its lease ends and complete
   Receiver receiver;
   receiver.stall();
   testing::TempDir dir;
-  const std::string db = dir.file("kill.db");
+  const std::string db = testing::test_db(dir, "kill.db");
   // The restarted process cannot tell a dead process from a live one sharing
   // the file: it rescues the delivery when its lease (short here) expires.
   const std::vector<std::string> args = {"--webhook-url", receiver.url(), "--webhook-secret",
@@ -335,10 +335,9 @@ TEST_CASE("SIGTERM leaves a delivery stuck past --shutdown-timeout to be rescued
   Receiver receiver;
   receiver.stall();
   testing::TempDir dir;
-  const std::string db = dir.file("term.db");
-  std::vector<std::string> args = {"--webhook-url",      receiver.url(), "--webhook-secret",
-                                   kSecret,              "--job-lease",  "1000",
-                                   "--shutdown-timeout", "100"};
+  const std::string db = testing::test_db(dir, "term.db");
+  std::vector<std::string> args = {"--webhook-url", receiver.url(), "--webhook-secret",   kSecret,
+                                   "--job-lease",   "1000",         "--shutdown-timeout", "100"};
   {
     testing::ServerProcess first(db, args);
     auto http = first.client();

@@ -1,11 +1,14 @@
 #include "tests/support/harness.h"
 
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <fcntl.h>
+#include <libpq-fe.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
@@ -27,14 +30,119 @@ TempDir::TempDir() {
   fs::create_directories(path_);
 }
 
+namespace {
+
+std::string pg_socket() {
+  const char* socket = std::getenv("AFTERCOMMIT_PG_SOCKET");
+  if (socket == nullptr || *socket == '\0') {
+    throw std::runtime_error(
+        "AFTERCOMMIT_TEST_ENGINE=postgres needs AFTERCOMMIT_PG_SOCKET, the unix socket directory "
+        "of a test server (`make test` starts one: tests/pg.sh start DIR)");
+  }
+  return socket;
+}
+
+std::string pg_url(const std::string& database) {
+  return "postgresql:///" + database + "?host=" + pg_socket() + "&user=postgres";
+}
+
+// Runs one statement on the server's maintenance database (CREATE/DROP
+// DATABASE cannot run inside a transaction, so no db::Database here).
+void pg_admin(const std::string& sql) {
+  PGconn* c = PQconnectdb(pg_url("postgres").c_str());
+  std::string error;
+  if (PQstatus(c) != CONNECTION_OK) {
+    error = PQerrorMessage(c);
+  } else {
+    PGresult* r = PQexec(c, sql.c_str());
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) error = PQresultErrorMessage(r);
+    PQclear(r);
+  }
+  PQfinish(c);
+  if (!error.empty()) throw std::runtime_error(sql + ": " + error);
+}
+
+}  // namespace
+
 TempDir::~TempDir() {
+  for (const std::string& database : databases_) {
+    try {
+      pg_admin("DROP DATABASE IF EXISTS " + database + " WITH (FORCE)");
+    } catch (const std::exception&) {
+      // The server is gone (a test stopped it); tests/pg.sh stop removes it all.
+    }
+  }
   std::error_code ec;
   fs::remove_all(path_, ec);
 }
 
+bool on_postgres() {
+  const char* engine = std::getenv("AFTERCOMMIT_TEST_ENGINE");
+  return engine != nullptr && std::string(engine) == "postgres";
+}
+
+std::string test_db(const TempDir& dir, const std::string& name) {
+  if (!on_postgres()) return dir.file(name);
+  static std::atomic<int> counter{0};
+  std::random_device rd;
+  const std::string database = "t" + std::to_string(::getpid()) + "_" +
+                               std::to_string(counter.fetch_add(1)) + "_" +
+                               std::to_string(rd() % 1000000);
+  pg_admin("CREATE DATABASE " + database);
+  dir.own_database(database);
+  return pg_url(database);
+}
+
+namespace {
+
+// Runs `sql` on `db`: the first value of its first row, or the rows it changed.
+std::int64_t run_sql(const std::string& db, const std::string& sql, bool changes) {
+  if (db.rfind("postgres", 0) == 0) {
+    PGconn* c = PQconnectdb(db.c_str());
+    std::string error;
+    std::int64_t out = 0;
+    if (PQstatus(c) != CONNECTION_OK) {
+      error = PQerrorMessage(c);
+    } else {
+      PGresult* r = PQexec(c, sql.c_str());
+      const auto st = PQresultStatus(r);
+      if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        error = PQresultErrorMessage(r);
+      } else if (changes) {
+        out = std::atoll(PQcmdTuples(r));
+      } else if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)) {
+        const std::string v = PQgetvalue(r, 0, 0);
+        out = v == "t" ? 1 : v == "f" ? 0 : std::atoll(v.c_str());
+      }
+      PQclear(r);
+    }
+    PQfinish(c);
+    if (!error.empty()) throw std::runtime_error(sql + ": " + error);
+    return out;
+  }
+  SQLite::Database conn(db, changes ? SQLite::OPEN_READWRITE : SQLite::OPEN_READONLY, 5000);
+  if (changes) return conn.exec(sql);
+  SQLite::Statement q(conn, sql);
+  if (!q.executeStep() || q.getColumn(0).isNull()) return 0;
+  return q.getColumn(0).getInt64();
+}
+
+}  // namespace
+
+std::int64_t query_int(const std::string& db, const std::string& sql) {
+  return run_sql(db, sql, false);
+}
+
+std::int64_t exec_sql(const std::string& db, const std::string& sql) {
+  return run_sql(db, sql, true);
+}
+
 app::Config test_config(const TempDir& dir) {
   app::Config c;
-  c.db_path = dir.file("test.db");
+  c.db_path = test_db(dir);
+  // The fake gateway's own store beside the test's files (on PostgreSQL its
+  // default is a file in the working directory, shared by every test).
+  c.fake_gateway_db = dir.file("fake-gateway.sqlite");
   c.port = 0;
   c.http_threads = 16;
   // `make test` runs every suite once per commit mode; the binary reads the
@@ -74,7 +182,22 @@ httplib::Client InProcessServer::client() const {
 
 ServerProcess::ServerProcess(const std::string& db_path, std::vector<std::string> extra_args) {
   std::vector<std::string> args = {AFTERCOMMIT_BINARY, "serve", "--port", "0", "--db", db_path};
+  auto has = [&](const char* flag) {
+    return std::find(extra_args.begin(), extra_args.end(), flag) != extra_args.end();
+  };
+  const bool own_store = has("--fake-gateway") && !has("--fake-gateway-db");
   for (auto& a : extra_args) args.push_back(std::move(a));
+  // On PostgreSQL the fake gateway's default store is one file in the
+  // working directory: each server process gets its own instead.
+  if (on_postgres() && own_store) {
+    static std::atomic<int> stores{0};
+    gateway_store_ =
+        (fs::temp_directory_path() / ("aftercommit-test-gateway-" + std::to_string(::getpid()) +
+                                      "-" + std::to_string(stores.fetch_add(1)) + ".sqlite"))
+            .string();
+    args.push_back("--fake-gateway-db");
+    args.push_back(gateway_store_);
+  }
   spawn(args);
   const std::string first = read_stdout_line(std::chrono::seconds(20));
   if (first.rfind("listening on http://", 0) != 0 && first.rfind("listening on https://", 0) != 0) {
@@ -128,6 +251,10 @@ void ServerProcess::spawn(std::vector<std::string> args) {
 ServerProcess::~ServerProcess() {
   kill9();
   if (stdout_fd_ >= 0) ::close(stdout_fd_);
+  if (!gateway_store_.empty()) {
+    std::error_code ec;
+    for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(gateway_store_ + suffix, ec);
+  }
 }
 
 std::string ServerProcess::read_stdout_line(std::chrono::milliseconds timeout) {

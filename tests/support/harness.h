@@ -1,6 +1,13 @@
 // Test harness shared by every suite.
 //
-// - TempDir: a fresh directory under $TMPDIR, removed at scope end.
+// - TempDir: a fresh directory under $TMPDIR, removed at scope end (with
+//   the PostgreSQL databases test_db made for it).
+// - The engine: a suite runs on SQLite unless AFTERCOMMIT_TEST_ENGINE is
+//   "postgres" (the `<suite>_pg` ctest variants set it); then every
+//   test_config / test_db is a fresh database on the server whose unix
+//   socket directory AFTERCOMMIT_PG_SOCKET names (`make test` starts one
+//   with tests/pg.sh). Test cases SQLite-only by nature are in the doctest
+//   suite "sqlite_only", which the `_pg` variants exclude.
 // - InProcessServer: the real app::App (database, runner, HTTP server) on a
 //   free port in this process, serving on a background thread. Tests speak
 //   real HTTP to it and may reach its seams (clock, db, runner).
@@ -37,12 +44,30 @@ class TempDir {
   TempDir& operator=(const TempDir&) = delete;
   const std::filesystem::path& path() const { return path_; }
   std::string file(const std::string& name) const { return (path_ / name).string(); }
+  // Drops `database` on the test server when this directory goes.
+  void own_database(const std::string& database) const { databases_.push_back(database); }
 
  private:
   std::filesystem::path path_;
+  mutable std::vector<std::string> databases_;
 };
 
-// A config for tests: port 0, a database file in `dir`, few HTTP threads.
+// Whether this run's engine is PostgreSQL (AFTERCOMMIT_TEST_ENGINE=postgres).
+bool on_postgres();
+
+// A database for a test, owned by `dir`: on SQLite the file `name` in it;
+// on PostgreSQL the URL of a fresh, empty database (`name` only makes it
+// distinct), dropped with `dir`.
+std::string test_db(const TempDir& dir, const std::string& name = "test.db");
+
+// The first column of the first row `sql` answers on the database `db` (a
+// SQLite file, or a URL test_db gave), as an integer (0 for NULL): for tests
+// that count rows on either engine. Throws std::runtime_error on an error.
+std::int64_t query_int(const std::string& db, const std::string& sql);
+// The same for a statement that changes rows (returns how many).
+std::int64_t exec_sql(const std::string& db, const std::string& sql);
+
+// A config for tests: port 0, test_db(dir), few HTTP threads.
 app::Config test_config(const TempDir& dir);
 
 class InProcessServer {
@@ -99,6 +124,8 @@ class ServerProcess {
   std::string buffered_;
   int port_ = 0;
   std::string scheme_ = "http";
+  std::string
+      gateway_store_;  // on PostgreSQL: this process's fake gateway store, removed at the end
 };
 
 // Runs the binary with args to completion; returns {exit code, stdout+stderr}.

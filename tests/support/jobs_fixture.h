@@ -29,7 +29,7 @@ inline constexpr core::Millis kT0 = 1'700'000'000'000;  // 2023-11-14T22:13:20Z
 
 inline std::unique_ptr<db::Database> open_test_db(const TempDir& dir) {
   db::Options o;
-  o.sqlite.path = dir.file("jobs.db");
+  db::set_target(o, testing::test_db(dir, "jobs.db"));
   auto opened = db::Database::open(o);
   if (!opened) throw std::runtime_error(opened.status().to_string());
   return std::move(*opened);

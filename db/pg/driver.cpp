@@ -1,0 +1,488 @@
+#include "db/pg/driver.h"
+
+#include <libpq-fe.h>
+
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <utility>
+#include <vector>
+
+#include "db/pg/migrations.h"
+#include "db/pg/sql.h"
+
+namespace db::pg {
+namespace {
+
+// SQLSTATE -> Status (https://www.postgresql.org/docs/15/errcodes-appendix.html).
+// `broken`: the connection is gone, whatever the server said last.
+core::Status translate(const char* sqlstate, const std::string& what, bool broken) {
+  const std::string s = sqlstate ? sqlstate : "";
+  if (s.rfind("23", 0) == 0) return core::Status::conflict(what);
+  if (s == "40001" || s == "40P01" || s == "55P03") return core::Status::busy(what);
+  if (s == "53100") return core::Status::storage_full(what);
+  if (s.rfind("08", 0) == 0 || s.rfind("57P0", 0) == 0 || s == "53300" || broken) {
+    return core::Status::unavailable("PostgreSQL does not answer: " + what);
+  }
+  return core::Status::internal(what + " (SQLSTATE " + (s.empty() ? "none" : s) + ")");
+}
+
+std::string trimmed(const char* message) {
+  std::string m = message ? message : "";
+  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+  return m;
+}
+
+// Owns one PGresult.
+struct Result {
+  PGresult* r = nullptr;
+  explicit Result(PGresult* res) noexcept : r(res) {}
+  ~Result() { PQclear(r); }
+  Result(const Result&) = delete;
+  Result& operator=(const Result&) = delete;
+};
+
+// Throws the translated error unless `res` is a success.
+void check(PGconn* c, const PGresult* res) {
+  const ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return;
+  const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  std::string what = trimmed(res ? PQresultErrorMessage(res) : PQerrorMessage(c));
+  if (what.empty()) what = trimmed(PQerrorMessage(c));
+  throw Error(translate(state, what, PQstatus(c) != CONNECTION_OK));
+}
+
+// The highest $N in `sql`: the number of parameters a statement takes.
+int count_params(const char* sql) {
+  int n = 0;
+  for (const char* p = sql; *p; ++p) {
+    if (*p != '$' || p[1] < '0' || p[1] > '9') continue;
+    n = std::max(n, std::atoi(p + 1));
+  }
+  return n;
+}
+
+class PgConn;
+
+class PgStmt final : public StmtImpl {
+ public:
+  PgStmt(PgConn& conn, Sql name);
+  ~PgStmt() override { PQclear(res_); }
+
+  void bind_int64(int index, std::int64_t value) override { slot(index) = std::to_string(value); }
+  void bind_double(int index, double value) override {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.17g", value);
+    slot(index) = buf;
+  }
+  void bind_text(int index, const std::string& value, bool) override { slot(index) = value; }
+  // A text[] literal for `= ANY($N::text[])`: every element quoted, `"` and
+  // `\` escaped (https://www.postgresql.org/docs/15/arrays.html#ARRAYS-IO).
+  void bind_text_list(int index, const std::vector<std::string>& values) override {
+    std::string out = "{";
+    for (const std::string& v : values) {
+      if (out.size() > 1) out += ',';
+      out += '"';
+      for (char ch : v) {
+        if (ch == '"' || ch == '\\') out += '\\';
+        out += ch;
+      }
+      out += '"';
+    }
+    out += '}';
+    slot(index) = std::move(out);
+  }
+  void bind_null(int index) override { slot(index).reset(); }
+  bool step() override {
+    if (!res_) run();
+    return ++row_ < PQntuples(res_);
+  }
+  int exec() override {
+    if (!res_) run();
+    return std::atoi(PQcmdTuples(res_));
+  }
+  std::int64_t column_int64(int col) const override {
+    const char* v = value(col);
+    if (v[0] == 't' && v[1] == '\0') return 1;  // a boolean column
+    if (v[0] == 'f' && v[1] == '\0') return 0;
+    return std::strtoll(v, nullptr, 10);
+  }
+  double column_double(int col) const override { return std::strtod(value(col), nullptr); }
+  std::string column_text(int col) const override { return value(col); }
+  bool column_is_null(int col) const override {
+    in_range(col);
+    return PQgetisnull(res_, row_, col) == 1;
+  }
+  void reset() noexcept override {
+    PQclear(res_);
+    res_ = nullptr;
+    row_ = -1;
+    for (auto& p : params_) p.reset();
+  }
+
+ private:
+  std::optional<std::string>& slot(int index) {
+    if (index < 1 || index > static_cast<int>(params_.size())) {
+      throw Error(core::Status::internal("parameter $" + std::to_string(index) +
+                                         " out of range for statement " + std::to_string(id_)));
+    }
+    return params_[static_cast<std::size_t>(index - 1)];
+  }
+  void in_range(int col) const {
+    if (!res_ || row_ < 0 || row_ >= PQntuples(res_) || col < 0 || col >= PQnfields(res_)) {
+      throw Error(core::Status::internal("column " + std::to_string(col) +
+                                         " read without a row, statement " + std::to_string(id_)));
+    }
+  }
+  const char* value(int col) const {
+    in_range(col);
+    return PQgetvalue(res_, row_, col);
+  }
+  void run();
+
+  PgConn& conn_;
+  const std::size_t id_;
+  const char* const sql_;
+  const std::string name_;
+  std::vector<std::optional<std::string>> params_;
+  std::uint64_t prepared_in_ = 0;  // the connection generation it was prepared in (0: never)
+  PGresult* res_ = nullptr;
+  int row_ = -1;
+};
+
+class PgConn final : public Conn {
+ public:
+  explicit PgConn(PGconn* c) : c_(c) {}
+  ~PgConn() override { PQfinish(c_); }
+
+  PGconn* raw() noexcept { return c_; }
+  std::uint64_t generation() const noexcept { return generation_; }
+
+  Stmt query(Sql name) override {
+    auto& slot = named_[static_cast<std::size_t>(name)];
+    if (!slot) slot = std::make_unique<PgStmt>(*this, name);
+    return Stmt(*slot);
+  }
+
+  void exec(const std::string& sql) override { run(sql.c_str()); }
+
+  bool in_transaction() const noexcept override {
+    const PGTransactionStatusType t = PQtransactionStatus(c_);
+    return t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
+  }
+
+  // Throws kUnavailable when the connection is gone (no reconnect here: a
+  // transaction that was open on it is lost, and its caller must know).
+  void require_open() const {
+    if (PQstatus(c_) != CONNECTION_OK) {
+      throw Error(
+          core::Status::unavailable("PostgreSQL connection lost: " + trimmed(PQerrorMessage(c_))));
+    }
+  }
+
+ private:
+  void run(const char* sql) {
+    require_open();
+    Result res(PQexec(c_, sql));
+    check(c_, res.r);
+  }
+
+  // A transaction starts on a live connection: one that broke since its last
+  // use (the server restarted) is reopened first, and its statements are
+  // prepared again (the generation changes). A connection idle in the pool
+  // only learns that it broke when it is used, so a BEGIN that fails on a
+  // connection now gone is tried once more on a fresh one.
+  void begin(TxMode mode) override {
+    const char* sql = mode == TxMode::kWrite ? "BEGIN ISOLATION LEVEL READ COMMITTED"
+                                             : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+    if (PQstatus(c_) != CONNECTION_OK) reopen();
+    try {
+      run(sql);
+    } catch (const Error&) {
+      if (PQstatus(c_) == CONNECTION_OK) throw;
+      reopen();
+      run(sql);
+    }
+  }
+  void commit() override {
+    // COMMIT of a transaction an error aborted answers "ROLLBACK", not an
+    // error: that must not look like success.
+    if (PQtransactionStatus(c_) == PQTRANS_INERROR) {
+      rollback();
+      throw Error(core::Status::internal("transaction aborted by an earlier error; rolled back"));
+    }
+    run("COMMIT");
+  }
+  void rollback() noexcept override {
+    if (!in_transaction()) return;
+    Result res(PQexec(c_, "ROLLBACK"));  // a failure leaves the server to roll back on close
+  }
+  void savepoint(int depth) override { run(savepoint_sql(depth, 0).c_str()); }
+  void release(int depth) override { run(savepoint_sql(depth, 1).c_str()); }
+  void rollback_to(int depth) override { run(savepoint_sql(depth, 2).c_str()); }
+
+  const std::string& savepoint_sql(int depth, int op) {
+    const auto level = static_cast<std::size_t>(depth);
+    while (savepoints_.size() <= level) {
+      const std::string n = "sp" + std::to_string(savepoints_.size());
+      savepoints_.push_back({"SAVEPOINT " + n, "RELEASE SAVEPOINT " + n,
+                             "ROLLBACK TO SAVEPOINT " + n + "; RELEASE SAVEPOINT " + n});
+    }
+    return savepoints_[level][static_cast<std::size_t>(op)];
+  }
+
+  void reopen() {
+    PQreset(c_);
+    ++generation_;
+    require_open();
+  }
+
+  PGconn* c_;
+  std::uint64_t generation_ = 1;
+  std::array<std::unique_ptr<PgStmt>, kSqlCount> named_;
+  std::vector<std::array<std::string, 3>> savepoints_;  // by depth
+};
+
+PgStmt::PgStmt(PgConn& conn, Sql name)
+    : conn_(conn),
+      id_(static_cast<std::size_t>(name)),
+      sql_(sql_text(name)),
+      name_("ac" + std::to_string(static_cast<std::size_t>(name))),
+      params_(static_cast<std::size_t>(count_params(sql_))) {}
+
+// Prepares the statement on the server on its first use on this connection
+// (again after a reconnect), then runs it with text parameters.
+void PgStmt::run() {
+  conn_.require_open();
+  PGconn* c = conn_.raw();
+  if (prepared_in_ != conn_.generation()) {
+    Result prep(PQprepare(c, name_.c_str(), sql_, static_cast<int>(params_.size()), nullptr));
+    check(c, prep.r);
+    prepared_in_ = conn_.generation();
+  }
+  std::vector<const char*> values(params_.size());
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    values[i] = params_[i] ? params_[i]->c_str() : nullptr;
+  }
+  res_ = PQexecPrepared(c, name_.c_str(), static_cast<int>(values.size()), values.data(), nullptr,
+                        nullptr, 0);
+  row_ = -1;
+  try {
+    check(c, res_);
+  } catch (...) {
+    PQclear(res_);
+    res_ = nullptr;
+    throw;
+  }
+}
+
+PgConn& pg_conn(Conn& conn) {
+  return static_cast<PgConn&>(conn);
+}
+
+// One column of the first row, or nullopt for no row or NULL.
+std::optional<std::string> scalar(PgConn& conn, const char* sql,
+                                  const std::vector<const char*>& params = {}) {
+  conn.require_open();
+  Result res(PQexecParams(conn.raw(), sql, static_cast<int>(params.size()), nullptr, params.data(),
+                          nullptr, nullptr, 0));
+  check(conn.raw(), res.r);
+  if (PQntuples(res.r) == 0 || PQgetisnull(res.r, 0, 0)) return std::nullopt;
+  return std::string(PQgetvalue(res.r, 0, 0));
+}
+
+// The migrations' view of a connection.
+Session session(PgConn& c) {
+  return Session{[&c](const char* sql, const std::vector<const char*>& params) {
+                   return scalar(c, sql, params);
+                 },
+                 [&c](const char* script) { c.exec(script); }};
+}
+
+// The leader's lease, River's elector: a row (name, holder, term,
+// expires_at) that the holder renews before it lapses and anyone takes over
+// once it has. Expiry is on the server's clock, so nodes' clocks need not
+// agree. A holder believes it leads for half the TTL after the renewal it
+// sent (measured on its own steady clock, from before it sent it), so it
+// stops believing before the row can lapse for the others. Correctness
+// never rests on it (db/leader.h): a leader that lost the row late only
+// duplicates fenced passes.
+class PgLeaderLock final : public LeaderLock {
+ public:
+  PgLeaderLock(std::unique_ptr<Conn> conn, std::string holder, int ttl_ms)
+      : conn_(std::move(conn)), holder_(std::move(holder)), ttl_ms_(ttl_ms) {}
+  ~PgLeaderLock() override { resign(); }
+
+  bool held() override {
+    std::lock_guard lock(mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (now < believed_until_) return true;
+    const std::string ttl = std::to_string(ttl_ms_);
+    try {
+      PgConn& c = pg_conn(*conn_);
+      if (PQstatus(c.raw()) != CONNECTION_OK) PQreset(c.raw());
+      auto term = scalar(
+          c,
+          "WITH now AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms) "
+          "INSERT INTO leadership AS l (name, holder, term, expires_at) "
+          "SELECT 'maintenance', $1, 1, ms + $2::bigint FROM now "
+          "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+          "term = CASE WHEN l.holder = excluded.holder THEN l.term ELSE l.term + 1 END, "
+          "expires_at = excluded.expires_at "
+          "WHERE l.holder = excluded.holder OR l.expires_at < (SELECT ms FROM now) "
+          "RETURNING term",
+          {holder_.c_str(), ttl.c_str()});
+      believed_until_ = term ? now + std::chrono::milliseconds(ttl_ms_ / 2)
+                             : std::chrono::steady_clock::time_point{};
+      return term.has_value();
+    } catch (const std::exception&) {
+      believed_until_ = {};
+      return false;  // cannot reach the database: not the leader
+    }
+  }
+
+  void resign() noexcept override {
+    std::lock_guard lock(mu_);
+    believed_until_ = {};
+    try {
+      // Lapsed at once, the row kept: the next holder's term is still higher.
+      scalar(pg_conn(*conn_),
+             "UPDATE leadership SET expires_at = 0 WHERE name = 'maintenance' AND holder = $1",
+             {holder_.c_str()});
+    } catch (...) {
+      // The row lapses by itself after the TTL.
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  const std::unique_ptr<Conn> conn_;  // guarded by mu_
+  const std::string holder_;
+  const int ttl_ms_;
+  std::chrono::steady_clock::time_point believed_until_;  // guarded by mu_
+};
+
+class PgDriver final : public Driver {
+ public:
+  explicit PgDriver(Options options)
+      : options_(std::move(options)), target_(redacted(options_.url)) {}
+
+  const std::string& target() const noexcept override { return target_; }
+
+  core::Result<std::unique_ptr<Conn>> connect(ConnRole) override {
+    // Our settings come first: whatever the URL says overrides them.
+    const std::string timeout = std::to_string(options_.connect_timeout_s);
+    const std::string settings = "-c lock_timeout=" + std::to_string(options_.lock_timeout_ms);
+    const char* keys[] = {"connect_timeout", "application_name", "options", "dbname", nullptr};
+    const char* values[] = {timeout.c_str(), "aftercommit", settings.c_str(), options_.url.c_str(),
+                            nullptr};
+    PGconn* c = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+    if (!c) return core::Status::unavailable("libpq could not allocate a connection");
+    if (PQstatus(c) != CONNECTION_OK) {
+      const std::string message = trimmed(PQerrorMessage(c));
+      PQfinish(c);
+      if (message.find("does not exist") != std::string::npos) {
+        return core::Status::not_found("no database at " + target_ + ": " + message);
+      }
+      return core::Status::unavailable(message);
+    }
+    return std::unique_ptr<Conn>(std::make_unique<PgConn>(c));
+  }
+
+  core::Result<int> schema_version(Conn& conn) override {
+    try {
+      return read_version(pg_conn(conn));
+    } catch (const Error& e) {
+      return e.status();
+    }
+  }
+
+  int latest_schema_version() const noexcept override { return pg::latest_schema_version(); }
+
+  core::Status check_schema_is_ours(Conn& conn, int version) override {
+    try {
+      return pg::check_schema_is_ours(session(pg_conn(conn)), target_, version);
+    } catch (const Error& e) {
+      return e.status();
+    }
+  }
+
+  // All migrations in one transaction, under an advisory lock held until it
+  // ends: a second node starting at the same moment waits, then reads the
+  // version the first one left and has nothing to do.
+  core::Result<int> migrate(Conn& writer, int to) override {
+    PgConn& c = pg_conn(writer);
+    try {
+      scalar(c, "BEGIN ISOLATION LEVEL READ COMMITTED");
+      try {
+        scalar(c, "SELECT pg_advisory_xact_lock(7411000013)");
+        const int from = pg::apply_migrations(session(c), to);
+        scalar(c, "COMMIT");
+        return from;
+      } catch (...) {
+        Result res(PQexec(c.raw(), "ROLLBACK"));
+        throw;
+      }
+    } catch (const Error& e) {
+      return e.status();
+    } catch (const std::exception& e) {
+      return core::Status::internal(e.what());
+    }
+  }
+
+  core::Status prepare_to_serve(Conn&) override { return core::Status::ok(); }
+
+  // A lease row renewed every half TTL (PgLeaderLock): a leader that dies
+  // is replaced within a TTL plus one follower's poll.
+  core::Result<std::unique_ptr<LeaderLock>> leader_lock() override {
+    auto conn = connect(ConnRole::kWriter);
+    if (!conn) return conn.status();
+    std::random_device rd;
+    char holder[64];
+    std::snprintf(holder, sizeof holder, "pid%d-%08x%08x", static_cast<int>(::getpid()), rd(),
+                  rd());
+    return std::unique_ptr<LeaderLock>(
+        std::make_unique<PgLeaderLock>(std::move(*conn), holder, options_.leader_ttl_ms));
+  }
+
+ private:
+  static int read_version(PgConn& c) {
+    if (!scalar(c, "SELECT to_regclass('schema_migrations')")) return 0;
+    auto v = scalar(c, "SELECT max(version) FROM schema_migrations");
+    return v ? std::atoi(v->c_str()) : 0;
+  }
+
+  const Options options_;
+  const std::string target_;
+};
+
+}  // namespace
+
+bool is_url(const std::string& target) noexcept {
+  return target.rfind("postgresql://", 0) == 0 || target.rfind("postgres://", 0) == 0;
+}
+
+std::string redacted(const std::string& url) {
+  // postgresql://user:secret@host/db -> postgresql://user:***@host/db
+  const auto scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  const auto at = url.find('@', scheme + 3);
+  const auto slash = url.find('/', scheme + 3);
+  if (at == std::string::npos || (slash != std::string::npos && slash < at)) return url;
+  const auto colon = url.find(':', scheme + 3);
+  if (colon == std::string::npos || colon > at) return url;
+  return url.substr(0, colon + 1) + "***" + url.substr(at);
+}
+
+std::unique_ptr<Driver> make_driver(Options options) {
+  return std::make_unique<PgDriver>(std::move(options));
+}
+
+}  // namespace db::pg
