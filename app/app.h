@@ -22,6 +22,7 @@
 #include "core/clock.h"
 #include "db/database.h"
 #include "http/context.h"
+#include "http/fake_gateway.h"
 #include "http/server.h"
 #include "http/tls.h"
 #include "jobs/handler.h"
@@ -31,7 +32,6 @@
 #include "maintenance/key_reaper.h"
 #include "maintenance/rescuer.h"
 #include "maintenance/supervisor.h"
-#include "tools/fake_gateway.h"
 #include "workflow/completer.h"
 
 namespace app {

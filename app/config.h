@@ -107,7 +107,7 @@ struct Config {
   std::string payment_gateway_url;
   bool fake_gateway = false;  // --fake-gateway: serve the fake payment gateway
   int fake_gateway_port = 0;  // --fake-gateway-port (0 = any free port)
-  // --fake-gateway-db: the fake gateway's own store (tools/fake_gateway_store.h).
+  // --fake-gateway-db: the fake gateway's own store (db/sqlite/charge_store.h).
   // Empty: "<--db>.fake-gateway" beside a database file, or
   // "aftercommit-fake-gateway.sqlite" in the working directory when --db is
   // not a file. Never the production database.

@@ -5,7 +5,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
-#include "core/http_failure.h"
+#include "services/outbound_http.h"
 
 namespace services {
 
@@ -26,13 +26,13 @@ ChargeResult PaymentGateway::charge(std::int64_t amount_cents, const std::string
   client.set_read_timeout(timeout);
   client.set_write_timeout(timeout);
   client.set_tcp_nodelay(true);
-  core::verify_tls_peer(client, ca_file_);
+  services::verify_tls_peer(client, ca_file_);
   const std::string body = nlohmann::json{{"amount_cents", amount_cents}, {"token", token}}.dump();
   auto res =
       client.Post("/v1/charges", {{"Idempotency-Key", idempotency_key}}, body, "application/json");
   if (!res) {
-    out.detail =
-        "calling the payment gateway failed: " + core::describe_http_failure(res.error(), client);
+    out.detail = "calling the payment gateway failed: " +
+                 services::describe_http_failure(res.error(), client);
     return out;
   }
   if (res->status == 201 || res->status == 200) {

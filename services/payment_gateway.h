@@ -1,6 +1,6 @@
 // services::PaymentGateway: the HTTP client checkout charges through.
 //
-// Speaks the gateway protocol of API.md (the fake one in tools/fake_gateway.h
+// Speaks the gateway protocol of API.md (the fake one in http/fake_gateway.h
 // serves it): POST {base}/v1/charges {"amount_cents", "token"} with an
 // Idempotency-Key. 201 {"id"} is a charge, 402 a decline; anything else, a
 // connection failure or no answer within the timeout is kFailed: the caller
@@ -37,7 +37,7 @@ class PaymentGateway {
   // `base_url` like "http://127.0.0.1:9000"; empty = no gateway configured
   // (every charge is kFailed). `timeout_ms` bounds connect, send and receive.
   // An https:// gateway's certificate is verified against `ca_file` (PEM; empty:
-  // the system store) and the host name (core::verify_tls_peer).
+  // the system store) and the host name (services::verify_tls_peer).
   PaymentGateway(std::string base_url, core::Millis timeout_ms, std::string ca_file = {})
       : base_url_(std::move(base_url)), timeout_ms_(timeout_ms), ca_file_(std::move(ca_file)) {}
 

@@ -8,9 +8,9 @@
 
 #include <chrono>
 
+#include "http/fake_gateway.h"
 #include "services/payment_gateway.h"
 #include "tests/support/harness.h"
-#include "tools/fake_gateway.h"
 
 using testing::request;
 

@@ -6,7 +6,7 @@
 
 #include <set>
 
-#include "core/http_failure.h"
+#include "services/outbound_http.h"
 #include "tests/support/harness.h"
 
 using testing::request;
@@ -41,7 +41,7 @@ TEST_CASE("every cpp-httplib error has its own words") {
   std::set<std::string> seen;
   for (int e = static_cast<int>(httplib::Error::Unknown);
        e <= static_cast<int>(httplib::Error::ConnectionTimeout); ++e) {
-    const std::string words = core::describe_http_failure(static_cast<httplib::Error>(e));
+    const std::string words = services::describe_http_failure(static_cast<httplib::Error>(e));
     CAPTURE(e);
     CHECK(words.find(' ') != std::string::npos);  // a phrase, not an enum name
     CHECK(words != httplib::to_string(static_cast<httplib::Error>(e)));

@@ -1,4 +1,4 @@
-// aftercommit-fake-gateway: the fake payment gateway (tools/fake_gateway.h)
+// aftercommit-fake-gateway: the fake payment gateway (http/fake_gateway.h)
 // as a process of its own, for several server nodes to share one gateway
 // (`aftercommit serve --payment-gateway-url http://127.0.0.1:PORT` on each),
 // as a real gateway would be shared. Prints "fake gateway on http://ADDR:PORT"
@@ -12,7 +12,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
-#include "tools/fake_gateway.h"
+#include "http/fake_gateway.h"
 
 int main(int argc, char** argv) {
   tools::FakeGatewayOptions options;

@@ -6,9 +6,9 @@
 
 #include <cstdio>
 
-#include "core/http_failure.h"
 #include "core/metrics.h"
 #include "jobs/args.h"
+#include "services/outbound_http.h"
 
 namespace jobs {
 namespace {
@@ -39,7 +39,7 @@ core::Status deliver(const DeliverWebhook& args, const core::Clock& clock,
   client.set_connection_timeout(timeout);
   client.set_read_timeout(timeout);
   client.set_write_timeout(timeout);
-  core::verify_tls_peer(client, o.ca_file);
+  services::verify_tls_peer(client, o.ca_file);
   const httplib::Headers headers = {
       {"Idempotency-Key", event.at("id").get<std::string>()},
       {"Aftercommit-Signature", webhook_signature(o.secret, t, body)},
@@ -48,7 +48,7 @@ core::Status deliver(const DeliverWebhook& args, const core::Clock& clock,
   auto res = client.Post(path, headers, body, "application/json");
   if (!res) {
     return core::Status::unavailable(
-        "POST " + url + " failed: " + core::describe_http_failure(res.error(), client));
+        "POST " + url + " failed: " + services::describe_http_failure(res.error(), client));
   }
   const int status = res->status;
   if (status >= 200 && status < 300) return core::Status::ok();

@@ -248,6 +248,30 @@ constexpr char kFindJob[] = "SELECT " AC_JOB_COLUMNS " FROM jobs WHERE id = $1";
 constexpr char kListJobs[] = "SELECT " AC_JOB_COLUMNS
                              " FROM jobs WHERE ($1::text IS NULL OR state = $1::text) "
                              "AND ($2::text IS NULL OR kind = $2::text) ORDER BY id DESC LIMIT $3";
+// Keyset pages of the dashboard's jobs view (db/jobs.cpp merges them):
+// each walks an index downwards from the cursor and stops after the page.
+constexpr char kListJobsPage[] =
+    "SELECT " AC_JOB_COLUMNS " FROM jobs WHERE id < $1 ORDER BY id DESC LIMIT $2";
+constexpr char kListJobsPageOfStateKind[] =
+    "SELECT " AC_JOB_COLUMNS
+    " FROM jobs WHERE state = $1 AND kind = $2 AND id < $3 ORDER BY id DESC LIMIT $4";
+// The kinds with a job in state $1: a loose index scan (one seek per kind on
+// jobs_by_state_kind), as PostgreSQL has no skip scan of its own.
+constexpr char kJobKindsInState[] =
+    "WITH RECURSIVE k(kind) AS ("
+    "SELECT min(kind) FROM jobs WHERE state = $1 "
+    "UNION ALL "
+    "SELECT (SELECT min(kind) FROM jobs WHERE state = $1 AND kind > k.kind) FROM k "
+    "WHERE k.kind IS NOT NULL) "
+    "SELECT kind FROM k WHERE kind IS NOT NULL";
+// Bulk retry (POST /jobs/retry): kRetryJob's transition from one state only.
+#define AC_RETRY_SET                                                                           \
+  "UPDATE jobs SET state = 'available', run_at = $3, finished_at = NULL, lease_until = NULL, " \
+  "max_attempts = greatest(max_attempts, attempt + 1) "
+constexpr char kRetryJobInState[] = AC_RETRY_SET "WHERE id = $1 AND state = $2";
+constexpr char kRetryJobsInState[] =
+    AC_RETRY_SET "WHERE state = $1::text AND ($2::text IS NULL OR kind = $2::text)";
+#undef AC_RETRY_SET
 #undef AC_JOB_COLUMNS
 #undef AC_JOB_COLUMNS_OF
 #undef AC_RUNNABLE
@@ -403,6 +427,16 @@ const char* sql_text(Sql name) noexcept {
       return kFindJob;
     case Sql::kListJobs:
       return kListJobs;
+    case Sql::kListJobsPage:
+      return kListJobsPage;
+    case Sql::kListJobsPageOfStateKind:
+      return kListJobsPageOfStateKind;
+    case Sql::kJobKindsInState:
+      return kJobKindsInState;
+    case Sql::kRetryJobInState:
+      return kRetryJobInState;
+    case Sql::kRetryJobsInState:
+      return kRetryJobsInState;
     case Sql::kDeliverMessage:
       return kDeliverMessage;
     case Sql::kSameMessageOfJob:

@@ -204,7 +204,7 @@ CREATE INDEX idempotency_keys_unfinished ON idempotency_keys(last_run_at)
   WHERE recovery_point <> 'finished';
 CREATE INDEX idempotency_keys_by_age ON idempotency_keys(created_at);
 
--- The fake payment gateway's own table (tools/fake_gateway.h): one charge per
+-- The fake payment gateway's own table (http/fake_gateway.h): one charge per
 -- gateway idempotency key, whatever its outcome.
 CREATE TABLE gateway_charges (
   id               INTEGER PRIMARY KEY,
@@ -287,7 +287,7 @@ ALTER TABLE idempotency_keys ADD COLUMN workflow TEXT NOT NULL DEFAULT 'single_p
 UPDATE idempotency_keys SET workflow = 'checkout' WHERE path = '/checkout';
 )sql"},
     // The fake payment gateway is a development tool with its own store
-    // (tools/fake_gateway_store.h, a file of its own): its table leaves the
+    // (db/sqlite/charge_store.h, a file of its own): its table leaves the
     // production schema. Its rows were a demo gateway's records, never the
     // service's: nothing of ours reads them (orders keep their charge_id).
     {7, "the fake gateway's table leaves the production schema", R"sql(

@@ -102,7 +102,7 @@ constexpr char kLockKeyRow[] =
 // one, so an old charge can never answer a new operation. A client key holds
 // no space, so no client key equals it, and the gateway can still count the
 // charges made for a client key (GET /v1/charges?idempotency_key=<client key>,
-// tools/fake_gateway.cpp) by its prefix.
+// http/fake_gateway.cpp) by its prefix.
 //
 // Insert-or-nothing: the UNIQUE (scope, key) decides which of two writers
 // inserts, so no look-up has to come first. ?7 is the workflow; ?8 non-zero

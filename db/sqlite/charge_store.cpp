@@ -1,4 +1,4 @@
-#include "tools/fake_gateway_store.h"
+#include "db/sqlite/charge_store.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 

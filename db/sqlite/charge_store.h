@@ -2,7 +2,9 @@
 // of its own (never the production database, whatever engine that is). A
 // real gateway keeps its charges in its own system; so does this one, so
 // that a crash of the server beside it (kill -9 in the torture test) never
-// makes it forget a charge it answered: the file is synchronous=FULL.
+// makes it forget a charge it answered: the file is synchronous=FULL. It is
+// SQLite whatever the server's engine, so it sits in db/sqlite/ (only the
+// SQLite driver's folder uses SQLite), in the tool's own target.
 //
 // One row per gateway idempotency key, whatever the outcome, so a replayed
 // request answers what the first one did and a key is charged at most once.

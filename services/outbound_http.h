@@ -1,13 +1,16 @@
-// What an outgoing HTTP call that got no answer ran into, in words an
-// operator reads in a job's errors or a 503's detail, instead of
-// cpp-httplib's enum names ("Read", "Connection").
+// The outbound HTTP client's shared pieces, used by the gateway client
+// (services/payment_gateway) and the webhook client (workers/webhooks), the
+// two places outside http/ that speak HTTP: what a call that got no answer
+// ran into, in words an operator reads in a job's errors or a 503's detail
+// (instead of cpp-httplib's enum names, "Read", "Connection"), and how every
+// outbound https:// call verifies its peer.
 #pragma once
 
 #include <httplib.h>
 
 #include <string>
 
-namespace core {
+namespace services {
 
 // A clause that completes "calling X failed: ..." (e.g. "no connection
 // could be made (refused, or the host is unreachable)").
@@ -24,4 +27,4 @@ namespace core {
 // Error::SSLServerVerification, retried like any network error.
 void verify_tls_peer(httplib::Client& client, const std::string& ca_file);
 
-}  // namespace core
+}  // namespace services

@@ -1,8 +1,8 @@
-#include "core/http_failure.h"
+#include "services/outbound_http.h"
 
 #include <openssl/x509.h>
 
-namespace core {
+namespace services {
 
 std::string describe_http_failure(httplib::Error error) {
   switch (error) {
@@ -51,4 +51,4 @@ void verify_tls_peer(httplib::Client& client, const std::string& ca_file) {
   if (!ca_file.empty()) client.set_ca_cert_path(ca_file);
 }
 
-}  // namespace core
+}  // namespace services

@@ -1,4 +1,4 @@
-#include "tools/fake_gateway.h"
+#include "http/fake_gateway.h"
 
 #include <chrono>
 #include <cstdio>

@@ -2,9 +2,11 @@
 // development tool outside the production program: its own build target
 // (aftercommit_fake_gateway, linked into the server for `--fake-gateway`, and
 // the standalone `aftercommit-fake-gateway` several server nodes can share),
-// its own listener and port, its own storage (tools/fake_gateway_store.h, a
+// its own listener and port, its own storage (db/sqlite/charge_store.h, a
 // SQLite file of its own, never the production database), reached by
-// checkout over the network like any other gateway.
+// checkout over the network like any other gateway. It sits in http/ because
+// only the HTTP layer speaks HTTP, but belongs to the tool's target, never to
+// the server's own routes.
 //
 // POST /v1/charges {"amount_cents", "token"} with Idempotency-Key (required):
 // one charge per key, whatever happens; a repeated key answers what the first
@@ -34,7 +36,7 @@
 
 #include "core/clock.h"
 #include "core/status.h"
-#include "tools/fake_gateway_store.h"
+#include "db/sqlite/charge_store.h"
 
 namespace tools {
 
