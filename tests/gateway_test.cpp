@@ -100,7 +100,7 @@ TEST_CASE_FIXTURE(Fixture, "the client times out on tok_timeout and the retry ge
 
 TEST_CASE("the binary prints the fake gateway's URL on the line after listening on") {
   testing::TempDir dir;
-  testing::ServerProcess server(dir.file("p.db"), {"--fake-gateway"});
+  testing::ServerProcess server(testing::test_db(dir, "p.db"), {"--fake-gateway"});
   const std::string line = server.read_stdout_line();
   const std::string prefix = "fake gateway on http://127.0.0.1:";
   REQUIRE(line.rfind(prefix, 0) == 0);
@@ -114,7 +114,7 @@ TEST_CASE("the binary prints the fake gateway's URL on the line after listening 
 
 TEST_CASE("a crash after order_created is finished by the completer with one charge") {
   testing::TempDir dir;
-  const std::string db_path = dir.file("crash.db");
+  const std::string db_path = testing::test_db(dir, "crash.db");
   const std::string body = nlohmann::json{
       {"email", "crash@example.com"},
       {"phone", "+15550100999"},
@@ -182,23 +182,36 @@ std::string checkout_body(const std::string& email, const std::string& token) {
 
 TEST_CASE("the fake gateway's charges live in its own file, never in the production database") {
   testing::TempDir dir;
-  const std::string db_path = dir.file("prod.db");
+  const std::string db_path = testing::test_db(dir, "prod.db");
+  // On SQLite the store's default is a file beside the database; a URL has
+  // no "beside", so on PostgreSQL it is named.
+  std::vector<std::string> args = {"--fake-gateway"};
+  std::string store_path = db_path + ".fake-gateway";
+  if (testing::on_postgres()) {
+    store_path = dir.file("gateway.sqlite");
+    args.insert(args.end(), {"--fake-gateway-db", store_path});
+  }
   {
-    testing::ServerProcess server(db_path, {"--fake-gateway"});
+    testing::ServerProcess server(db_path, args);
     httplib::Client c = server.client();
     auto paid = request(c, "POST", "/checkout", checkout_body("own@example.com", "tok_visa"),
                         "application/json", {{"Idempotency-Key", "own-file"}});
     REQUIRE(paid.status == 201);
     CHECK(server.terminate_and_wait() == 0);
   }
-  SQLite::Database prod(db_path, SQLite::OPEN_READONLY);
-  CHECK(prod.execAndGet("SELECT count(*) FROM sqlite_schema WHERE name LIKE 'gateway%'").getInt() ==
-        0);
-  CHECK(prod.execAndGet("SELECT count(*) FROM orders WHERE charge_id IS NOT NULL").getInt() == 1);
-  SQLite::Database store(db_path + ".fake-gateway", SQLite::OPEN_READONLY);
+  const std::string gateway_tables =
+      testing::on_postgres()
+          ? "SELECT count(*) FROM information_schema.tables WHERE table_name LIKE 'gateway%'"
+          : "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'gateway%'";
+  CHECK(testing::query_int(db_path, gateway_tables) == 0);
+  CHECK(testing::query_int(db_path, "SELECT count(*) FROM orders WHERE charge_id IS NOT NULL") ==
+        1);
+  SQLite::Database store(store_path, SQLite::OPEN_READONLY);
   CHECK(store.execAndGet("SELECT count(*) FROM gateway_charges").getInt() == 1);
-  CHECK(store.execAndGet("SELECT charge_id FROM gateway_charges").getString() ==
-        prod.execAndGet("SELECT charge_id FROM orders").getString());
+  // The order's charge is the store's, matched by the order's charge id.
+  const std::string charge = store.execAndGet("SELECT charge_id FROM gateway_charges").getString();
+  CHECK(testing::query_int(db_path,
+                           "SELECT count(*) FROM orders WHERE charge_id = '" + charge + "'") == 1);
 }
 
 TEST_CASE("the standalone fake gateway serves two server nodes and survives kill -9") {
@@ -208,8 +221,8 @@ TEST_CASE("the standalone fake gateway serves two server nodes and survives kill
   {
     auto gateway = testing::ServerProcess::fake_gateway(store);
     const std::string url = gateway.url();
-    testing::ServerProcess a(dir.file("a.db"), {"--payment-gateway-url", url});
-    testing::ServerProcess b(dir.file("b.db"), {"--payment-gateway-url", url});
+    testing::ServerProcess a(testing::test_db(dir, "a.db"), {"--payment-gateway-url", url});
+    testing::ServerProcess b(testing::test_db(dir, "b.db"), {"--payment-gateway-url", url});
     httplib::Client ca = a.client();
     httplib::Client cb = b.client();
     REQUIRE(request(ca, "POST", "/checkout", checkout_body("a@example.com", "tok_visa"),
