@@ -44,6 +44,7 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   db::set_target(options, cfg.db_path);
   options.pool_size = cfg.db_pool;
   options.pg.lock_timeout_ms = cfg.busy_timeout_ms;
+  options.pg.leader_ttl_ms = cfg.leader_ttl_ms;
   options.sqlite.synchronous = cfg.synchronous;
   options.sqlite.busy_timeout_ms = cfg.busy_timeout_ms;
   options.sqlite.max_page_count = cfg.max_db_pages;
@@ -160,7 +161,10 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   auto leader = app->db_->leader_lock();
   if (!leader) return leader.status();
   app->leader_ = std::move(*leader);
-  app->supervisor_ = std::make_unique<maintenance::Supervisor>(app->leader_.get());
+  // The elector asks a few times per lease: the leader renews it in time
+  // and a follower takes a lapsed one within a fifth of a lease.
+  app->supervisor_ = std::make_unique<maintenance::Supervisor>(
+      app->leader_.get(), std::clamp<core::Millis>(cfg.leader_ttl_ms / 5, 40, 1000));
   app->supervisor_->add(*app->rescuer_);
   app->supervisor_->add(*app->cleaner_);
   app->supervisor_->add(*app->completer_);

@@ -33,6 +33,9 @@ struct Config {
   // --busy-timeout: SQLite's wait for a lock held by another process;
   // PostgreSQL's lock_timeout (a wait for a row another node holds).
   int busy_timeout_ms = 1000;
+  // --leader-ttl: on PostgreSQL, the leader's lease (db/pg/driver.h): a
+  // leader that died is replaced about this long after its last renewal.
+  int leader_ttl_ms = 5000;
   int max_attempts = 3;  // --max-attempts: BEGIN IMMEDIATE tries before 409 /problems/busy
   // --commit: group (one writer thread, many requests per COMMIT and fsync)
   // or per-request (one COMMIT per request). See db/database.h.

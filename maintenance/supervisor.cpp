@@ -13,6 +13,7 @@ void Supervisor::add(Service& service) {
 void Supervisor::start() {
   if (state_ != State::kNew) return;
   state_ = State::kRunning;
+  if (leader_ != nullptr) elector_.start(elect_interval_ms_, [this] { lead(); });
   for (auto& entry : entries_) {
     Entry* e = entry.get();
     e->loop.start(e->service->interval_ms(), [this, e] { run_pass(*e); });
@@ -26,6 +27,7 @@ void Supervisor::stop() {
     (*it)->service->cancel();
     (*it)->loop.stop();
   }
+  elector_.stop();
 }
 
 bool Supervisor::lead() {

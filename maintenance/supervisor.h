@@ -10,6 +10,8 @@
 // leader lock (db/leader.h) given to the constructor is held; otherwise the
 // pass is skipped (and not counted). A change of leadership is logged once
 // (`leader_elected` / `leader_lost`). Without a lock every service runs.
+// An elector thread asks the lock every elect_interval_ms as well, so that
+// leadership is kept and taken over on time whatever the services' intervals.
 //
 // Threads: add(), start() and stop() from one owner thread; the services'
 // passes on their own threads. wait_for_passes() from any thread.
@@ -32,7 +34,13 @@ namespace maintenance {
 class Supervisor {
  public:
   // `leader` (not owned; may be null: every service runs) must outlive stop().
-  explicit Supervisor(db::LeaderLock* leader = nullptr) : leader_(leader) {}
+  // With a lock, an elector thread asks it every `elect_interval_ms` besides
+  // the services' own passes: the leader renews its lease even when every
+  // leader-only service sleeps for longer than the lease lasts, and a
+  // follower takes over within about one interval after the lease lapsed
+  // rather than at its next service pass (which may be minutes away).
+  explicit Supervisor(db::LeaderLock* leader = nullptr, core::Millis elect_interval_ms = 1000)
+      : leader_(leader), elect_interval_ms_(elect_interval_ms) {}
   ~Supervisor() { stop(); }
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
@@ -74,6 +82,8 @@ class Supervisor {
   bool lead();
 
   db::LeaderLock* const leader_;
+  const core::Millis elect_interval_ms_;
+  core::Periodic elector_;  // runs lead() while a leader lock is given
 
   std::vector<std::unique_ptr<Entry>> entries_;  // changed only by add(), before start()
   enum class State { kNew, kRunning, kStopped };

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "tests/support/harness.h"
+#include "tests/support/webhook_sink.h"
 
 using testing::request;
 
@@ -147,4 +148,182 @@ TEST_CASE_FIXTURE(Cluster, "anagram posts over three nodes at once lose no word"
   auto http = nodes[2]->client();
   auto group = request(http, "GET", "/anagrams/" + words[0]).json()["anagrams"];
   CHECK(group.size() == words.size() - 1);
+}
+
+namespace {
+
+std::string flaky_checkout_body() {
+  return nlohmann::json{{"email", "flaky@example.com"},
+                        {"phone", "+15550100444"},
+                        {"items", {{{"sku", "cup"}, {"quantity", 2}, {"unit_price_cents", 700}}}},
+                        {"payment_token", "tok_flaky"}}
+      .dump();
+}
+
+// Starts `n` nodes on `db` at once, node i with `args` and its log (stderr)
+// in `logs[i]` when given.
+std::vector<std::unique_ptr<testing::ServerProcess>> start_nodes(
+    int n, const std::string& db, const std::vector<std::string>& args,
+    const std::vector<std::string>& logs = {}) {
+  std::vector<std::future<std::unique_ptr<testing::ServerProcess>>> starting;
+  for (int i = 0; i < n; ++i) {
+    const std::string log = logs.empty() ? "" : logs[static_cast<std::size_t>(i)];
+    starting.push_back(std::async(std::launch::async, [&db, &args, log] {
+      return std::make_unique<testing::ServerProcess>(db, args, log);
+    }));
+  }
+  std::vector<std::unique_ptr<testing::ServerProcess>> nodes;
+  for (auto& s : starting) nodes.push_back(s.get());
+  return nodes;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "checkout with one Idempotency-Key on two nodes at once and tok_flaky: one order, one "
+    "charge") {
+  testing::TempDir dir;
+  const std::string db = testing::test_db(dir, "checkout.db");
+  // One gateway for both nodes, as in production: its charges are what the
+  // nodes together did.
+  auto gateway = testing::ServerProcess::fake_gateway(dir.file("gateway.sqlite"));
+  auto nodes = start_nodes(2, db, {"--payment-gateway-url", gateway.url()});
+  const std::string body = flaky_checkout_body();
+  const httplib::Headers key = {{"Idempotency-Key", "two-nodes-flaky"}};
+
+  // Four clients per node, each retrying (as API.md tells clients to, on
+  // 503 and on 409 idempotency-key-in-use) until it gets its 201.
+  constexpr int kClients = 8;
+  std::vector<std::vector<testing::HttpResult>> tries(kClients);
+  std::vector<std::thread> clients;
+  std::promise<void> go;
+  std::shared_future<void> start = go.get_future().share();
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      auto http = nodes[static_cast<std::size_t>(i % 2)]->client();
+      start.wait();
+      for (int attempt = 0; attempt < 500; ++attempt) {
+        auto r = request(http, "POST", "/checkout", body, "application/json", key);
+        tries[static_cast<std::size_t>(i)].push_back(r);
+        if (r.status != 503 && r.status != 409) return;
+        std::this_thread::yield();
+      }
+    });
+  }
+  go.set_value();
+  for (auto& t : clients) t.join();
+
+  int failed_charges = 0;
+  std::set<std::string> answers;
+  for (const auto& client : tries) {
+    REQUIRE(!client.empty());
+    CHECK(client.back().status == 201);
+    answers.insert(client.back().body);
+    for (const auto& r : client) {
+      if (r.status == 503) ++failed_charges;
+      if (r.status == 409) CHECK(r.json()["type"] == "/problems/idempotency-key-in-use");
+      CHECK((r.status == 201 || r.status == 503 || r.status == 409));
+    }
+  }
+  CHECK(failed_charges == 1);  // tok_flaky fails once per gateway key, then charges
+  CHECK(answers.size() == 1);  // one order, the same answer on both nodes
+  CHECK(testing::query_int(db, "SELECT count(*) FROM orders") == 1);
+  httplib::Client gw("127.0.0.1", gateway.port());
+  auto charges = request(gw, "GET", "/v1/charges").json();
+  CHECK(charges["count"] == 1);
+  CHECK(charges["charges"][0]["amount_cents"] == 1400);
+}
+
+TEST_CASE(
+    "webhook deliveries claimed by a node killed with kill -9 are rescued after the lease and "
+    "completed once") {
+  testing::WebhookSink sink;
+  sink.hold();
+  testing::TempDir dir;
+  const std::string db = testing::test_db(dir, "deliveries.db");
+  const std::vector<std::string> args = {
+      "--webhook-url", sink.url(), "--webhook-secret",  "whsec_multi_node",
+      "--job-lease",   "1000",     "--webhook-timeout", "20000",
+      "--workers",     "4"};
+  constexpr int kDeliveries = 3;
+  auto doomed = std::make_unique<testing::ServerProcess>(db, args);
+  auto http = doomed->client();
+  for (int i = 0; i < kDeliveries; ++i) {
+    REQUIRE(request(http, "PUT", "/users/hook" + std::to_string(i) + "%40example.com").status ==
+            201);
+  }
+  REQUIRE(sink.wait_for(kDeliveries));  // all claimed by the doomed node, in flight, held
+  auto survivors = start_nodes(2, db, args);
+  doomed->kill9();
+  doomed.reset();
+
+  // Both survivors' rescuers look; each delivery goes out once more, from
+  // whichever survivor claimed it after the lease expired.
+  REQUIRE(sink.wait_for(2 * kDeliveries));
+  sink.release();
+  auto live = survivors[0]->client();
+  nlohmann::json jobs;
+  REQUIRE(testing::eventually([&] {
+    jobs = request(live, "GET", "/jobs?kind=deliver_webhook").json()["jobs"];
+    if (jobs.size() != kDeliveries) return false;
+    for (const auto& job : jobs) {
+      if (job["state"] != "completed") return false;
+    }
+    return true;
+  }));
+  for (const auto& job : jobs) {
+    CHECK(job["attempt"] == 2);
+    REQUIRE(job["errors"].size() == 1);
+    CHECK(job["errors"][0]["message"].get<std::string>().find("lease expired") !=
+          std::string::npos);
+  }
+  // Each delivery twice: the attempt the kill cut, then the one that
+  // completed, never a third from the other survivor.
+  std::map<std::string, int> per_key;
+  for (const auto& k : sink.keys()) ++per_key[k];
+  CHECK(per_key.size() == kDeliveries);
+  for (const auto& [k, n] : per_key) CHECK(n == 2);
+  CHECK(testing::query_int(db, "SELECT count(*) FROM jobs WHERE state <> 'completed'") == 0);
+}
+
+TEST_CASE("kill -9 of the leader: another node leads within 10 s and maintenance keeps running") {
+  testing::TempDir dir;
+  const std::string db = testing::test_db(dir, "leader.db");
+  // A short lease so that the takeover is quick; a retention the cleaner
+  // (a leader-only service) must enforce for finished jobs to disappear.
+  const std::vector<std::string> args = {"--leader-ttl", "1000", "--job-retention", "200ms"};
+  std::vector<std::string> logs;
+  for (int i = 0; i < kNodes; ++i) logs.push_back(dir.file("node" + std::to_string(i) + ".log"));
+  auto nodes = start_nodes(kNodes, db, args, logs);
+  auto elected = [&](std::size_t i) {
+    return testing::read_file(logs[i]).find("leader_elected") != std::string::npos;
+  };
+  auto leaders = [&] {
+    std::vector<std::size_t> out;
+    for (std::size_t i = 0; i < logs.size(); ++i) {
+      if (elected(i)) out.push_back(i);
+    }
+    return out;
+  };
+  REQUIRE(testing::eventually([&] { return !leaders().empty(); }));
+  const auto first = leaders();
+  REQUIRE(first.size() == 1);  // one leader at a time
+  const std::size_t old_leader = first[0];
+  nodes[old_leader]->kill9();
+
+  REQUIRE(testing::eventually([&] { return leaders().size() == 2; }, std::chrono::seconds(10)));
+  CHECK(leaders().size() == 2);  // the old one and one successor, not both survivors
+
+  // The maintenance loops run on the new leader: a job finished now is
+  // deleted once past the retention.
+  const std::size_t survivor = (old_leader + 1) % kNodes;
+  auto http = nodes[survivor]->client();
+  REQUIRE(request(http, "PUT", "/users/after-failover%40example.com").status == 201);
+  REQUIRE(testing::eventually([&] {
+    return testing::query_int(db,
+                              "SELECT count(*) FROM mailbox WHERE recipient = "
+                              "'after-failover@example.com'") == 1;
+  }));
+  CHECK(testing::eventually(
+      [&] { return testing::query_int(db, "SELECT count(*) FROM jobs") == 0; }));
 }

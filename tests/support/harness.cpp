@@ -180,7 +180,9 @@ httplib::Client InProcessServer::client() const {
   return c;
 }
 
-ServerProcess::ServerProcess(const std::string& db_path, std::vector<std::string> extra_args) {
+ServerProcess::ServerProcess(const std::string& db_path, std::vector<std::string> extra_args,
+                             std::string log_path)
+    : log_path_(std::move(log_path)) {
   std::vector<std::string> args = {AFTERCOMMIT_BINARY, "serve", "--port", "0", "--db", db_path};
   auto has = [&](const char* flag) {
     return std::find(extra_args.begin(), extra_args.end(), flag) != extra_args.end();
@@ -225,7 +227,8 @@ ServerProcess::ServerProcess(ServerProcess&& other) noexcept
       stdout_fd_(std::exchange(other.stdout_fd_, -1)),
       buffered_(std::move(other.buffered_)),
       port_(other.port_),
-      scheme_(std::move(other.scheme_)) {}
+      scheme_(std::move(other.scheme_)),
+      log_path_(std::move(other.log_path_)) {}
 
 void ServerProcess::spawn(std::vector<std::string> args) {
   int pipe_fds[2];
@@ -234,9 +237,11 @@ void ServerProcess::spawn(std::vector<std::string> args) {
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
     ::dup2(pipe_fds[1], STDOUT_FILENO);
-    const int devnull = ::open("/dev/null", O_WRONLY);
-    if (devnull >= 0 && std::getenv("AFTERCOMMIT_TEST_SERVER_STDERR") == nullptr) {
-      ::dup2(devnull, STDERR_FILENO);
+    const int log = log_path_.empty()
+                        ? ::open("/dev/null", O_WRONLY)
+                        : ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (log >= 0 && std::getenv("AFTERCOMMIT_TEST_SERVER_STDERR") == nullptr) {
+      ::dup2(log, STDERR_FILENO);
     }
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());

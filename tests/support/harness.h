@@ -94,7 +94,9 @@ class ServerProcess {
  public:
   // Starts `aftercommit serve --port 0 --db <db> <extra...>` and waits for the
   // "listening on" line. Throws std::runtime_error if it does not come.
-  explicit ServerProcess(const std::string& db_path, std::vector<std::string> extra_args = {});
+  // Its stderr (the log) goes to /dev/null, or appended to `log_path`.
+  explicit ServerProcess(const std::string& db_path, std::vector<std::string> extra_args = {},
+                         std::string log_path = "");
   // The standalone fake payment gateway (`aftercommit-fake-gateway --port 0
   // --db <store_path>`), once it printed "fake gateway on http://...".
   static ServerProcess fake_gateway(const std::string& store_path);
@@ -124,6 +126,7 @@ class ServerProcess {
   std::string buffered_;
   int port_ = 0;
   std::string scheme_ = "http";
+  std::string log_path_;  // where stderr goes ("" = /dev/null)
   std::string
       gateway_store_;  // on PostgreSQL: this process's fake gateway store, removed at the end
 };
