@@ -92,10 +92,15 @@ TEST_CASE(
     "meanwhile") {
   testing::TempDir dir;
   const std::string db = testing::test_db(dir, "shared.db");
-  const std::vector<std::string> args = {"--fake-gateway"};
+  // One gateway store for every process (on SQLite the default beside the
+  // file; a URL has no "beside"), as one real gateway would be: the charge
+  // B's gateway makes after B gave up is the one A2's retry finds.
+  const std::string store = dir.file("gateway.sqlite");
+  const std::vector<std::string> args = {"--fake-gateway", "--fake-gateway-db", store};
   // B's gateway answers tok_timeout after B gave up (--gateway-timeout):
   // the checkout stays in flight, its key locked by B, for 6 s.
-  const std::vector<std::string> b_args = {"--fake-gateway", "--gateway-timeout", "6000"};
+  const std::vector<std::string> b_args = {"--fake-gateway", "--fake-gateway-db", store,
+                                           "--gateway-timeout", "6000"};
   auto a = std::make_unique<testing::ServerProcess>(db, args);
   testing::ServerProcess b(db, b_args);
   REQUIRE(a->terminate_and_wait() == 0);
@@ -114,7 +119,7 @@ TEST_CASE(
   auto http_b = b.client();
   REQUIRE(testing::eventually([&] { return request(http_b, "GET", "/orders/1").status == 200; }));
 
-  testing::ServerProcess a2(db, {"--fake-gateway"});
+  testing::ServerProcess a2(db, args);
   auto http_a = a2.client();
   auto in_use = request(http_a, "POST", "/checkout", body, "application/json", key);
   REQUIRE_FALSE(b_answered.load());  // the answer below was given while B still ran it
