@@ -154,3 +154,31 @@ TEST_CASE("leader-only services run only in the process that holds the leader lo
   CHECK(supervisor.leading());
   supervisor.stop();
 }
+
+namespace {
+
+// A lock that is always free, counting how often it is asked.
+class CountingLock final : public db::LeaderLock {
+ public:
+  bool held() override {
+    asks.fetch_add(1);
+    return true;
+  }
+  void resign() noexcept override {}
+  std::atomic<int> asks{0};
+};
+
+}  // namespace
+
+TEST_CASE("the elector keeps asking the leader lock while no leader-only service passes") {
+  // A PostgreSQL lease lapses unless renewed: the leader must ask its lock
+  // within every lease even when its services sleep for longer (minutes by
+  // default), and a follower must take a lapsed one without waiting for a
+  // service's pass.
+  CountingLock lock;
+  maintenance::Supervisor supervisor(&lock, /*elect_interval_ms=*/5);
+  supervisor.start();
+  CHECK(testing::eventually([&] { return lock.asks.load() >= 5; }));
+  CHECK(supervisor.leading());
+  supervisor.stop();
+}
