@@ -369,6 +369,9 @@ class PgLeaderLock final : public LeaderLock {
   std::chrono::steady_clock::time_point believed_until_;  // guarded by mu_
 };
 
+// The advisory lock key that migrations (and the check before them) hold.
+#define AC_MIGRATION_LOCK "7411000013"
+
 class PgDriver final : public Driver {
  public:
   explicit PgDriver(Options options)
@@ -406,11 +409,28 @@ class PgDriver final : public Driver {
 
   int latest_schema_version() const noexcept override { return pg::latest_schema_version(); }
 
+  // Under the migrations' advisory lock: another node may be migrating
+  // right now, and its COMMIT must not fall between our read of the version
+  // (none yet) and our list of the tables (all of them), which would look
+  // like another program's database. Once we hold the lock, its migration
+  // has committed or not begun.
   core::Status check_schema_is_ours(Conn& conn, int version) override {
+    PgConn& c = pg_conn(conn);
     try {
-      return pg::check_schema_is_ours(session(pg_conn(conn)), target_, version);
+      scalar(c, "BEGIN ISOLATION LEVEL READ COMMITTED");
+      try {
+        scalar(c, "SELECT pg_advisory_xact_lock(" AC_MIGRATION_LOCK ")");
+        core::Status st = pg::check_schema_is_ours(session(c), target_, version);
+        scalar(c, "COMMIT");
+        return st;
+      } catch (...) {
+        Result res(PQexec(c.raw(), "ROLLBACK"));
+        throw;
+      }
     } catch (const Error& e) {
       return e.status();
+    } catch (const std::exception& e) {
+      return core::Status::internal(e.what());
     }
   }
 
@@ -422,7 +442,7 @@ class PgDriver final : public Driver {
     try {
       scalar(c, "BEGIN ISOLATION LEVEL READ COMMITTED");
       try {
-        scalar(c, "SELECT pg_advisory_xact_lock(7411000013)");
+        scalar(c, "SELECT pg_advisory_xact_lock(" AC_MIGRATION_LOCK ")");
         const int from = pg::apply_migrations(session(c), to);
         scalar(c, "COMMIT");
         return from;

@@ -45,7 +45,9 @@
 //
 // Schema: one migration chain of its own (db/pg/migrations.h), recorded in
 // the table schema_migrations and applied under a transaction-scoped
-// advisory lock, so that nodes starting at once migrate once.
+// advisory lock, so that nodes starting at once migrate once. The check
+// that a database is ours takes the same lock, so it never sees another
+// node's migration half-way (tables listed, version not yet read).
 #pragma once
 
 #include <memory>
