@@ -11,7 +11,7 @@ PORT  ?= 8080
 # missing and does nothing when all are there.
 DEB_PACKAGES := build-essential cmake pkg-config libsqlitecpp-dev libsqlite3-dev \
   libcpp-httplib-dev nlohmann-json3-dev doctest-dev libcli11-dev libssl-dev \
-  sqlite3 wrk python3 curl jq libpq-dev postgresql
+  sqlite3 wrk python3 curl jq libpq-dev postgresql lld
 # Test tools, installed without their recommends: promtool (Prometheus's
 # parser, checks /metrics), Chromium (drives the dashboard headless), Caddy
 # (deploy/Caddyfile in front of the server, caddy_test) and systemd's offline
