@@ -6,6 +6,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <cstdlib>
 #include <set>
 #include <thread>
 #include <vector>
@@ -14,6 +15,16 @@
 #include "tests/support/webhook_sink.h"
 
 using testing::request;
+
+namespace {
+
+std::chrono::milliseconds restart_budget() {
+  const char* v = std::getenv("AFTERCOMMIT_RESTART_BUDGET_MS");
+  const int ms = v ? std::atoi(v) : 0;
+  return std::chrono::milliseconds(ms > 0 ? ms : 10'000);
+}
+
+}  // namespace
 
 TEST_CASE("a restart after kill -9 keeps acknowledged users and finishes pending jobs once") {
   testing::TempDir dir;
@@ -41,9 +52,15 @@ TEST_CASE("a restart after kill -9 keeps acknowledged users and finishes pending
   }
   REQUIRE(acknowledged.size() == 200);
 
+  // The restart is bounded, but by a budget the environment sets: on the
+  // shared 2-core machine `make test` runs this beside other sanitized
+  // suites, and a sanitized start-up there can take over 2 s (it flaked).
+  // Unset, the budget is generous (10 s: still fails a restart that replays
+  // or scans something it should not); a quiet machine sets
+  // AFTERCOMMIT_RESTART_BUDGET_MS=1000 as `make torture` does.
   const auto started = std::chrono::steady_clock::now();
   testing::ServerProcess restarted(db);
-  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(2));
+  CHECK(std::chrono::steady_clock::now() - started < restart_budget());
   httplib::Client http = restarted.client();
   for (const auto& email : acknowledged) {
     auto r = request(http, "PUT", "/users/" + email);
