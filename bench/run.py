@@ -93,6 +93,14 @@ class Postgres:
                                "-At", "-c", "SHOW %s" % name], capture_output=True, text=True,
                               check=True).stdout.strip()
 
+    def commits(self, name):
+        """Transactions committed in database `name` so far (pg_stat_database)."""
+        return int(subprocess.run(
+            [self.PSQL, "-h", self.socket, "-U", "postgres", "-d", "postgres", "-At", "-c",
+             "SELECT pg_stat_force_next_flush(); "
+             "SELECT xact_commit FROM pg_stat_database WHERE datname = '%s'" % name],
+            capture_output=True, text=True, check=True).stdout.split()[-1])
+
     def stop(self):
         subprocess.run([self.PG_SH, "stop", self.dir], check=False)
 
@@ -105,6 +113,17 @@ def http(url, method="GET", body=None, headers=None):
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
+
+
+def metrics(url):
+    """The server's counters (GET /metrics), by name (labels ignored: summed)."""
+    out = {}
+    for line in http(url + "/metrics")[1].splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            name = name.split("{", 1)[0]
+            out[name] = out.get(name, 0) + float(value)
+    return out
 
 
 def seed(url):
@@ -163,6 +182,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=200000)
     ap.add_argument("--out", default=None)
     ap.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL rows")
+    ap.add_argument("--pg-jobs", type=int, default=50000,
+                    help="jobs for the PostgreSQL drain (at most --jobs)")
     args = ap.parse_args()
     conns = [int(c) for c in args.connections.split(",")]
     binary = os.path.join(args.build, "aftercommit")
@@ -266,7 +287,14 @@ def measure_postgres(args, binary, tmp, conns, results):
             for workload in ("create", "replay"):
                 for c in conns:
                     log("postgres one node", workload, c)
+                    before = metrics(server.url)
                     r = wrk(server.url, workload + ".lua", c, args.seconds)
+                    after = metrics(server.url)
+                    # What bounds it: how many writes (a request's phase, a
+                    # job's completion) share one transaction.
+                    tx = after["aftercommit_db_tx_attempts_total"] - before["aftercommit_db_tx_attempts_total"]
+                    writes = after["aftercommit_db_write_transactions_total"] - before["aftercommit_db_write_transactions_total"]
+                    r["writes_per_transaction"] = writes / tx if tx else None
                     r.update({"workload": workload, "commit": "group", "connections": c,
                               "engine": "postgres"})
                     results["runs"].append(r)
@@ -274,11 +302,16 @@ def measure_postgres(args, binary, tmp, conns, results):
         finally:
             server.stop()
 
-        log("postgres jobs drain", args.jobs)
-        out = subprocess.run([os.path.join(args.build, "bench_jobs_drain"), "--db",
-                              pg.database("bench_drain"), "--jobs", str(args.jobs)],
+        jobs = min(args.jobs, args.pg_jobs)
+        log("postgres jobs drain", jobs)
+        url = pg.database("bench_drain")
+        before = pg.commits("bench_drain")
+        out = subprocess.run([os.path.join(args.build, "bench_jobs_drain"), "--db", url,
+                              "--jobs", str(jobs)],
                              capture_output=True, text=True, check=True).stdout
         results["postgres"]["jobs_drain"] = json.loads(out)
+        results["postgres"]["jobs_drain"]["commits_per_job"] = (
+            pg.commits("bench_drain") - before) / jobs
 
         # Three nodes on one database, each under its own wrk at a third of
         # the connections, side by side; the requests are summed.
@@ -329,6 +362,11 @@ def render_table(res):
             r.get("engine", "sqlite"), r["workload"], r["commit"], r["connections"], fmt(r["rps"], 0),
             fmt(r["p50_us"] / 1000), fmt(r["p99_us"] / 1000), fmt(r["p999_us"] / 1000),
             fmt(r.get("vs_raw_sqlite")), fmt(r.get("vs_raw_http")), r["non2xx"] + r["socket_errors"]))
+    batching = ["%s %d: %.1f" % (r["workload"], r["connections"], r["writes_per_transaction"])
+                for r in res["runs"] if r.get("writes_per_transaction")]
+    if batching:
+        lines.append("")
+        lines.append("PostgreSQL, writes per transaction on the node (group commit): " + ", ".join(batching) + ".")
     j = res["jobs_drain"]
     lines.append("")
     lines.append("Jobs drained: %d no-op jobs in %.2f s = **%.0f jobs/s**." % (j["jobs"], j["seconds"], j["per_second"]))
@@ -336,9 +374,11 @@ def render_table(res):
     if pg and "jobs_drain" in pg:
         d = pg["jobs_drain"]
         lines.append("PostgreSQL %s (fsync %s, synchronous_commit %s), on the same cores: jobs drained "
-                     "%d in %.2f s = **%.0f jobs/s**; one node's peak RSS %.1f MiB." % (
+                     "%d in %.2f s = **%.0f jobs/s** (%.3f transactions per job, staging included); one node's peak "
+                     "RSS %.1f MiB." % (
                          pg["version"], pg["fsync"], pg["synchronous_commit"], d["jobs"],
-                         d["seconds"], d["per_second"], pg.get("peak_rss_mib", 0)))
+                         d["seconds"], d["per_second"], d.get("commits_per_job", 0),
+                         pg.get("peak_rss_mib", 0)))
     p = res.get("jobs_page")
     if p:
         worst = max(v["max_ms"] for k, v in p.items() if isinstance(v, dict))
