@@ -1,5 +1,5 @@
-// bench::open_sqlite: the database a bench tool measures, opened one way for
-// every tool (bench/*.cpp).
+// bench::open_database: the database a bench tool measures, opened one way
+// for every tool (bench/*.cpp), on either engine.
 #pragma once
 
 #include <cstdio>
@@ -10,14 +10,16 @@
 
 namespace bench {
 
-// Opens (creating and migrating) the SQLite file at `path`. `synchronous` is
-// "full" or "normal", `commit` "group" or "per-request". Prints the reason on
-// stderr and returns null when it cannot.
-inline std::unique_ptr<db::Database> open_sqlite(const std::string& path,
-                                                 const std::string& synchronous = "full",
-                                                 const std::string& commit = "group") {
+// Opens (creating and migrating) `target`: a SQLite file path, or a
+// postgresql:// URL (db::set_target's rule). `synchronous` is "full" or
+// "normal" (SQLite's; PostgreSQL keeps the server's synchronous_commit),
+// `commit` "group" or "per-request". Prints the reason on stderr and returns
+// null when it cannot.
+inline std::unique_ptr<db::Database> open_database(const std::string& target,
+                                                   const std::string& synchronous = "full",
+                                                   const std::string& commit = "group") {
   db::Options options;
-  options.sqlite.path = path;
+  db::set_target(options, target);
   options.sqlite.synchronous =
       synchronous == "full" ? db::sqlite::Synchronous::kFull : db::sqlite::Synchronous::kNormal;
   options.commit_mode = commit == "group" ? db::CommitMode::kGroup : db::CommitMode::kPerRequest;

@@ -22,12 +22,12 @@ int main(int argc, char** argv) {
   CLI::App cli{"job drain benchmark"};
   std::string path, synchronous = "full";
   int count = 200000;
-  cli.add_option("--db", path, "database file (fresh)")->required();
+  cli.add_option("--db", path, "a fresh database: SQLite file or postgresql:// URL")->required();
   cli.add_option("--jobs", count)->check(CLI::Range(1, 10000000));
   cli.add_option("--synchronous", synchronous)->check(CLI::IsMember({"full", "normal"}));
   CLI11_PARSE(cli, argc, argv);
 
-  auto opened = bench::open_sqlite(path, synchronous);
+  auto opened = bench::open_database(path, synchronous);
   if (!opened) return 1;
   db::Database& db = *opened;
   core::SystemClock clock;

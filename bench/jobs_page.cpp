@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
   cli.add_option("--page-size", page_size)->check(CLI::Range(1, 1000));
   CLI11_PARSE(cli, argc, argv);
 
-  auto opened = bench::open_sqlite(path);
+  auto opened = bench::open_database(path);
   if (!opened) return 1;
   db::Database& db = *opened;
   core::SystemClock clock;

@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
   cli.add_option("--synchronous", synchronous)->check(CLI::IsMember({"full", "normal"}));
   CLI11_PARSE(cli, argc, argv);
 
-  auto opened = bench::open_sqlite(path, synchronous, commit);
+  auto opened = bench::open_database(path, synchronous, commit);
   if (!opened) return 1;
   db::Database& db = *opened;
   core::SystemClock clock;

@@ -11,6 +11,10 @@ Runs, on a fresh temporary database with --synchronous full:
   dashboard's jobs page with 100,000 jobs (bench_jobs_page);
   commit-to-start latency of welcome jobs under the create load; the
   server's peak RSS; the database size per 100,000 users.
+Then the PostgreSQL rows, on a throwaway server (tests/pg.sh: fsync and
+synchronous_commit on, unix socket) sharing the same cores: creates and
+replays on one node, the job drain, and creates spread over three nodes on
+one database (one wrk per node, their counts summed).
 Writes bench/results/<date>.json and the table in docs/PERFORMANCE.md.
 """
 import argparse
@@ -36,10 +40,11 @@ def log(*a):
 
 
 class Server:
-    def __init__(self, binary, db, extra):
+    def __init__(self, binary, db, extra, gateway_db=None):
+        gateway = ["--fake-gateway-db", gateway_db] if gateway_db else []
         self.proc = subprocess.Popen(
             [binary, "serve", "--port", "0", "--db", db, "--synchronous", "full",
-             "--http-threads", "96", "--fake-gateway"] + extra,
+             "--http-threads", "96", "--fake-gateway"] + gateway + extra,
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline().strip()
         m = re.match(r"listening on (http://\S+)", line)
@@ -65,6 +70,41 @@ class Server:
             self.proc.kill()
 
 
+class Postgres:
+    """A throwaway PostgreSQL server for the PostgreSQL rows (tests/pg.sh)."""
+
+    PG_SH = os.path.join(ROOT, "tests", "pg.sh")
+    PSQL = os.path.join(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"), "psql")
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="aftercommit-bench-pg-")
+        os.chmod(self.dir, 0o755)  # the server runs as `postgres` when we are root
+        self.socket = subprocess.run([self.PG_SH, "start", self.dir], capture_output=True,
+                                     text=True, check=True).stdout.strip()
+
+    def database(self, name):
+        """A fresh database `name`; returns its URL."""
+        subprocess.run([self.PSQL, "-h", self.socket, "-U", "postgres", "-d", "postgres", "-q",
+                        "-c", "CREATE DATABASE %s" % name], check=True)
+        return "postgresql:///%s?host=%s&user=postgres" % (name, self.socket)
+
+    def setting(self, name):
+        return subprocess.run([self.PSQL, "-h", self.socket, "-U", "postgres", "-d", "postgres",
+                               "-At", "-c", "SHOW %s" % name], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    def commits(self, name):
+        """Transactions committed in database `name` so far (pg_stat_database)."""
+        return int(subprocess.run(
+            [self.PSQL, "-h", self.socket, "-U", "postgres", "-d", "postgres", "-At", "-c",
+             "SELECT pg_stat_force_next_flush(); "
+             "SELECT xact_commit FROM pg_stat_database WHERE datname = '%s'" % name],
+            capture_output=True, text=True, check=True).stdout.split()[-1])
+
+    def stop(self):
+        subprocess.run([self.PG_SH, "stop", self.dir], check=False)
+
+
 def http(url, method="GET", body=None, headers=None):
     req = urllib.request.Request(url, data=body.encode() if body is not None else None,
                                  method=method, headers=headers or {})
@@ -73,6 +113,17 @@ def http(url, method="GET", body=None, headers=None):
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
+
+
+def metrics(url):
+    """The server's counters (GET /metrics), by name (labels ignored: summed)."""
+    out = {}
+    for line in http(url + "/metrics")[1].splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            name = name.split("{", 1)[0]
+            out[name] = out.get(name, 0) + float(value)
+    return out
 
 
 def seed(url):
@@ -130,6 +181,9 @@ def main():
     ap.add_argument("--connections", default="1,8,64")
     ap.add_argument("--jobs", type=int, default=200000)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL rows")
+    ap.add_argument("--pg-jobs", type=int, default=50000,
+                    help="jobs for the PostgreSQL drain (at most --jobs)")
     args = ap.parse_args()
     conns = [int(c) for c in args.connections.split(",")]
     binary = os.path.join(args.build, "aftercommit")
@@ -152,6 +206,7 @@ def main():
                              capture_output=True, text=True, check=True).stdout
         r = json.loads(out)
         results["runs"].append({"workload": "raw_sqlite_create", "commit": commit,
+                                "engine": "sqlite",
                                 "connections": threads, "rps": r["per_second"],
                                 "p50_us": r["p50_us"], "p99_us": r["p99_us"],
                                 "p999_us": r["p999_us"], "non2xx": 0, "socket_errors": 0})
@@ -171,7 +226,8 @@ def main():
                 for c in conns:
                     log("api", commit, workload, c)
                     r = wrk(server.url, workload + ".lua", c, args.seconds)
-                    r.update({"workload": workload, "commit": commit, "connections": c})
+                    r.update({"workload": workload, "commit": commit, "connections": c,
+                              "engine": "sqlite"})
                     results["runs"].append(r)
             time.sleep(1.0)  # let the runner finish the welcome jobs of the create load
             results.setdefault("server", {})[commit] = {"peak_rss_mib": server.peak_rss_kib() / 1024}
@@ -195,6 +251,9 @@ def main():
                          capture_output=True, text=True, check=True).stdout
     results["jobs_page"] = json.loads(out)
 
+    if not args.no_postgres:
+        measure_postgres(args, binary, tmp, conns, results)
+
     # Ratios against the baselines measured in this same run.
     raw = {r["commit"]: r["rps"] for r in results["runs"] if r["workload"] == "raw_sqlite_create"}
     healthz = {r["connections"]: r["rps"] for r in results["runs"]
@@ -214,18 +273,112 @@ def main():
     log("results:", out_path)
 
 
+def measure_postgres(args, binary, tmp, conns, results):
+    """The PostgreSQL rows: one node (creates, replays), the job drain, three nodes."""
+    pg = Postgres()
+    try:
+        results["postgres"] = {"synchronous_commit": pg.setting("synchronous_commit"),
+                               "fsync": pg.setting("fsync"),
+                               "version": pg.setting("server_version")}
+        url = pg.database("bench_one")
+        server = Server(binary, url, [], os.path.join(tmp, "gw-pg-one.sqlite"))
+        try:
+            seed(server.url)
+            for workload in ("create", "replay"):
+                for c in conns:
+                    log("postgres one node", workload, c)
+                    before = metrics(server.url)
+                    r = wrk(server.url, workload + ".lua", c, args.seconds)
+                    after = metrics(server.url)
+                    # What bounds it: how many writes (a request's phase, a
+                    # job's completion) share one transaction.
+                    tx = after["aftercommit_db_tx_attempts_total"] - before["aftercommit_db_tx_attempts_total"]
+                    writes = after["aftercommit_db_write_transactions_total"] - before["aftercommit_db_write_transactions_total"]
+                    r["writes_per_transaction"] = writes / tx if tx else None
+                    r.update({"workload": workload, "commit": "group", "connections": c,
+                              "engine": "postgres"})
+                    results["runs"].append(r)
+            results["postgres"]["peak_rss_mib"] = server.peak_rss_kib() / 1024
+        finally:
+            server.stop()
+
+        jobs = min(args.jobs, args.pg_jobs)
+        log("postgres jobs drain", jobs)
+        url = pg.database("bench_drain")
+        before = pg.commits("bench_drain")
+        out = subprocess.run([os.path.join(args.build, "bench_jobs_drain"), "--db", url,
+                              "--jobs", str(jobs)],
+                             capture_output=True, text=True, check=True).stdout
+        results["postgres"]["jobs_drain"] = json.loads(out)
+        results["postgres"]["jobs_drain"]["commits_per_job"] = (
+            pg.commits("bench_drain") - before) / jobs
+
+        # Three nodes on one database, each under its own wrk at a third of
+        # the connections, side by side; the requests are summed.
+        url = pg.database("bench_three")
+        nodes = [Server(binary, url, [], os.path.join(tmp, "gw-pg-%d.sqlite" % i))
+                 for i in range(3)]
+        try:
+            c = max(conns)
+            log("postgres three nodes create", c)
+            shares = [c // 3 + (1 if i < c % 3 else 0) for i in range(3)]
+            procs = []
+            env = dict(os.environ, BENCH_DIR=HERE)
+            for i, (node, share) in enumerate(zip(nodes, shares)):
+                env_i = dict(env, BENCH_RUN="%d%d" % (time.time_ns(), i))
+                procs.append(subprocess.Popen(
+                    ["wrk", "-t1", "-c%d" % share, "-d%ds" % args.seconds, "--timeout", "10s",
+                     "-s", os.path.join(HERE, "create.lua"), node.url],
+                    stdout=subprocess.PIPE, text=True, env=env_i))
+            parts = []
+            for p in procs:
+                out = p.communicate()[0]
+                line = [l for l in out.splitlines() if l.startswith("BENCH_JSON ")][-1]
+                parts.append(json.loads(line[len("BENCH_JSON "):]))
+            seconds = max(p["duration_us"] for p in parts) / 1e6
+            r = {"workload": "create (3 nodes)", "commit": "group", "connections": c,
+                 "engine": "postgres", "requests": sum(p["requests"] for p in parts),
+                 "rps": sum(p["requests"] for p in parts) / seconds,
+                 # the slowest node's percentiles: an upper bound of the whole
+                 "p50_us": max(p["p50_us"] for p in parts),
+                 "p99_us": max(p["p99_us"] for p in parts),
+                 "p999_us": max(p["p999_us"] for p in parts),
+                 "non2xx": sum(p["non2xx"] for p in parts),
+                 "socket_errors": sum(p["socket_errors"] for p in parts)}
+            results["runs"].append(r)
+        finally:
+            for node in nodes:
+                node.stop()
+    finally:
+        pg.stop()
+
+
 def render_table(res):
-    lines = ["| workload | commit | conns | req/s | p50 ms | p99 ms | p99.9 ms | ÷ raw SQLite | ÷ raw HTTP | non-2xx |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| engine | workload | commit | conns | req/s | p50 ms | p99 ms | p99.9 ms | ÷ raw SQLite | ÷ raw HTTP | non-2xx |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     fmt = lambda v, d=2: "—" if v is None else ("%.*f" % (d, v))
     for r in res["runs"]:
-        lines.append("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %d |" % (
-            r["workload"], r["commit"], r["connections"], fmt(r["rps"], 0),
+        lines.append("| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %d |" % (
+            r.get("engine", "sqlite"), r["workload"], r["commit"], r["connections"], fmt(r["rps"], 0),
             fmt(r["p50_us"] / 1000), fmt(r["p99_us"] / 1000), fmt(r["p999_us"] / 1000),
             fmt(r.get("vs_raw_sqlite")), fmt(r.get("vs_raw_http")), r["non2xx"] + r["socket_errors"]))
+    batching = ["%s %d: %.1f" % (r["workload"], r["connections"], r["writes_per_transaction"])
+                for r in res["runs"] if r.get("writes_per_transaction")]
+    if batching:
+        lines.append("")
+        lines.append("PostgreSQL, writes per transaction on the node (group commit): " + ", ".join(batching) + ".")
     j = res["jobs_drain"]
     lines.append("")
     lines.append("Jobs drained: %d no-op jobs in %.2f s = **%.0f jobs/s**." % (j["jobs"], j["seconds"], j["per_second"]))
+    pg = res.get("postgres")
+    if pg and "jobs_drain" in pg:
+        d = pg["jobs_drain"]
+        lines.append("PostgreSQL %s (fsync %s, synchronous_commit %s), on the same cores: jobs drained "
+                     "%d in %.2f s = **%.0f jobs/s** (%.3f transactions per job, staging included); one node's peak "
+                     "RSS %.1f MiB." % (
+                         pg["version"], pg["fsync"], pg["synchronous_commit"], d["jobs"],
+                         d["seconds"], d["per_second"], d.get("commits_per_job", 0),
+                         pg.get("peak_rss_mib", 0)))
     p = res.get("jobs_page")
     if p:
         worst = max(v["max_ms"] for k, v in p.items() if isinstance(v, dict))
