@@ -10,9 +10,9 @@
 #include <thread>
 
 #include "cli/cli.h"
-#include "http/idempotency.h"
 #include "db/idempotency.h"
 #include "db/users.h"
+#include "http/idempotency.h"
 #include "tests/support/harness.h"
 
 using testing::request;
