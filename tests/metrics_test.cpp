@@ -14,8 +14,8 @@
 #include <thread>
 #include <vector>
 
-#include "http/idempotency.h"
 #include "core/metrics.h"
+#include "http/idempotency.h"
 #include "tests/support/harness.h"
 
 using testing::request;

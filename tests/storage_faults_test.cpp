@@ -76,7 +76,7 @@ Runner permission_runner() {
 // The first directory on the way to `path` that "others" may not traverse,
 // or "" when every one of them lets them through.
 std::string untraversable_ancestor(const std::filesystem::path& path) {
-  for (auto p = std::filesystem::absolute(path); ; p = p.parent_path()) {
+  for (auto p = std::filesystem::absolute(path);; p = p.parent_path()) {
     struct stat st {};
     if (::stat(p.c_str(), &st) != 0 || (st.st_mode & S_IXOTH) == 0) return p.string();
     if (p == p.root_path()) return "";
@@ -145,7 +145,8 @@ Run run_as(const std::string& binary, const Runner& runner, const std::vector<st
   Run run;
   char buf[4096];
   ssize_t n;
-  while ((n = ::read(out_fds[0], buf, sizeof buf)) > 0) run.out.append(buf, static_cast<std::size_t>(n));
+  while ((n = ::read(out_fds[0], buf, sizeof buf)) > 0)
+    run.out.append(buf, static_cast<std::size_t>(n));
   while ((n = ::read(err_fds[0], buf, sizeof buf)) > 0) {
     run.launch_error.append(buf, static_cast<std::size_t>(n));
   }
@@ -377,7 +378,8 @@ TEST_CASE("a write lock held by another process answers 409 busy, then recovers;
     return request(http, "GET", "/mailbox?to=before%40example.com").json()["messages"].size() == 1;
   }));
 
-  FILE* cli = ::popen(("sqlite3 " + testing::shell_quote(cfg.db_path) + " > /dev/null").c_str(), "w");
+  FILE* cli =
+      ::popen(("sqlite3 " + testing::shell_quote(cfg.db_path) + " > /dev/null").c_str(), "w");
   REQUIRE(cli != nullptr);
   std::fputs("PRAGMA busy_timeout = 5000;\nBEGIN IMMEDIATE;\n", cli);
   std::fflush(cli);

@@ -7,10 +7,10 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "http/request_scope.h"
-#include "http/router.h"
 #include "db/database.h"
 #include "db/idempotency.h"
+#include "http/request_scope.h"
+#include "http/router.h"
 
 namespace {
 [[noreturn]] void unreachable(const char* what) {
