@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -369,7 +370,8 @@ class PgLeaderLock final : public LeaderLock {
   std::chrono::steady_clock::time_point believed_until_;  // guarded by mu_
 };
 
-// The advisory lock key that migrations (and the check before them) hold.
+// The advisory lock key that migrations (and the check before them) hold
+// (PgDriver::under_migration_lock).
 #define AC_MIGRATION_LOCK "7411000013"
 
 class PgDriver final : public Driver {
@@ -416,45 +418,21 @@ class PgDriver final : public Driver {
   // has committed or not begun.
   core::Status check_schema_is_ours(Conn& conn, int version) override {
     PgConn& c = pg_conn(conn);
-    try {
-      scalar(c, "BEGIN ISOLATION LEVEL READ COMMITTED");
-      try {
-        scalar(c, "SELECT pg_advisory_xact_lock(" AC_MIGRATION_LOCK ")");
-        core::Status st = pg::check_schema_is_ours(session(c), target_, version);
-        scalar(c, "COMMIT");
-        return st;
-      } catch (...) {
-        Result res(PQexec(c.raw(), "ROLLBACK"));
-        throw;
-      }
-    } catch (const Error& e) {
-      return e.status();
-    } catch (const std::exception& e) {
-      return core::Status::internal(e.what());
-    }
+    core::Status st = core::Status::ok();
+    core::Status locked = under_migration_lock(
+        c, [&] { st = pg::check_schema_is_ours(session(c), target_, version); });
+    return locked ? st : locked;
   }
 
-  // All migrations in one transaction, under an advisory lock held until it
-  // ends: a second node starting at the same moment waits, then reads the
-  // version the first one left and has nothing to do.
+  // All migrations in one transaction, under the advisory lock: a second
+  // node starting at the same moment waits, then reads the version the
+  // first one left and has nothing to do.
   core::Result<int> migrate(Conn& writer, int to) override {
     PgConn& c = pg_conn(writer);
-    try {
-      scalar(c, "BEGIN ISOLATION LEVEL READ COMMITTED");
-      try {
-        scalar(c, "SELECT pg_advisory_xact_lock(" AC_MIGRATION_LOCK ")");
-        const int from = pg::apply_migrations(session(c), to);
-        scalar(c, "COMMIT");
-        return from;
-      } catch (...) {
-        Result res(PQexec(c.raw(), "ROLLBACK"));
-        throw;
-      }
-    } catch (const Error& e) {
-      return e.status();
-    } catch (const std::exception& e) {
-      return core::Status::internal(e.what());
-    }
+    int from = 0;
+    core::Status st = under_migration_lock(c, [&] { from = pg::apply_migrations(session(c), to); });
+    if (!st) return st;
+    return from;
   }
 
   core::Status prepare_to_serve(Conn&) override { return core::Status::ok(); }
@@ -473,6 +451,43 @@ class PgDriver final : public Driver {
   }
 
  private:
+  // Runs `fn` in one READ COMMITTED transaction that begins after this
+  // session holds the migrations' advisory lock, and releases the lock
+  // after it ends. A session lock taken before BEGIN, not a transaction
+  // lock taken after it: a backend processes other sessions' catalog
+  // invalidations when a transaction starts, not when an advisory lock it
+  // waited for is granted, so a name looked up earlier in this session
+  // (to_regclass('schema_migrations') before the lock: no such table) stays
+  // cached as missing for the rest of a transaction that waited while
+  // another node created it. The session ends (and the lock with it) if
+  // the process dies. Errors: the driver's Status for what failed.
+  static core::Status under_migration_lock(PgConn& c, const std::function<void()>& fn) {
+    try {
+      scalar(c, "SELECT pg_advisory_lock(" AC_MIGRATION_LOCK ")");
+    } catch (const Error& e) {
+      return e.status();
+    }
+    core::Status st = core::Status::ok();
+    try {
+      scalar(c, "BEGIN ISOLATION LEVEL READ COMMITTED");
+      try {
+        fn();
+        scalar(c, "COMMIT");
+      } catch (...) {
+        Result res(PQexec(c.raw(), "ROLLBACK"));
+        throw;
+      }
+    } catch (const Error& e) {
+      st = e.status();
+    } catch (const std::exception& e) {
+      st = core::Status::internal(e.what());
+    }
+    // If the connection broke, the server already ended the session and
+    // its lock; otherwise this releases it.
+    Result unlock(PQexec(c.raw(), "SELECT pg_advisory_unlock(" AC_MIGRATION_LOCK ")"));
+    return st;
+  }
+
   static int read_version(PgConn& c) {
     if (!scalar(c, "SELECT to_regclass('schema_migrations')")) return 0;
     auto v = scalar(c, "SELECT max(version) FROM schema_migrations");

@@ -44,10 +44,14 @@
 // batches (40P01) are retried the same way.
 //
 // Schema: one migration chain of its own (db/pg/migrations.h), recorded in
-// the table schema_migrations and applied under a transaction-scoped
+// the table schema_migrations and applied in one transaction under an
 // advisory lock, so that nodes starting at once migrate once. The check
 // that a database is ours takes the same lock, so it never sees another
-// node's migration half-way (tables listed, version not yet read).
+// node's migration half-way (tables listed, version not yet read). The lock
+// is a session lock taken before BEGIN: a transaction that began before
+// another node's migration committed keeps that node's new tables cached as
+// missing (catalog invalidations are read at transaction start), which
+// made a node refuse a database its peer had just migrated.
 #pragma once
 
 #include <memory>

@@ -5,7 +5,8 @@
 // Versions name the same schema on both engines: the chain starts at 7, the
 // SQLite file's versions 1..7 in one step, and a later change is the next
 // number in each driver's chain. Migrations are append-only; the driver
-// applies them in one transaction under pg_advisory_xact_lock, so a crash
+// applies them in one transaction under an advisory lock (pg_advisory_lock,
+// taken before the transaction begins: PgDriver), so a crash
 // or a failure leaves the database at the previous version (PostgreSQL's DDL
 // is transactional) and several nodes starting at once migrate once.
 #pragma once
