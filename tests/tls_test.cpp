@@ -249,7 +249,7 @@ class HttpsReceiver {
     });
     port_ = server_.bind_to_any_port("127.0.0.1");
     REQUIRE(port_ > 0);
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    thread_ = testing::listen_in_background(server_);
   }
   ~HttpsReceiver() {
     server_.stop();
@@ -615,7 +615,7 @@ TEST_CASE("the payment gateway client verifies an https:// gateway against --ca-
   });
   const int port = gateway.bind_to_any_port("127.0.0.1");
   REQUIRE(port > 0);
-  std::thread serving([&] { gateway.listen_after_bind(); });
+  std::thread serving = testing::listen_in_background(gateway);
   const std::string url = "https://127.0.0.1:" + std::to_string(port);
 
   const auto untrusted = services::PaymentGateway(url, 5000).charge(500, "tok_ok", "k1");

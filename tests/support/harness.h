@@ -93,8 +93,9 @@ class InProcessServer {
 class ServerProcess {
  public:
   // Starts `aftercommit serve --port 0 --db <db> <extra...>` and waits for the
-  // "listening on" line. Throws std::runtime_error if it does not come.
-  // Its stderr (the log) goes to /dev/null, or appended to `log_path`.
+  // "listening on" line. Throws std::runtime_error if it does not come,
+  // with the end of what the server logged. Its stderr (the log) is appended
+  // to `log_path`, or to a file of its own removed with this object.
   explicit ServerProcess(const std::string& db_path, std::vector<std::string> extra_args = {},
                          std::string log_path = "");
   // The standalone fake payment gateway (`aftercommit-fake-gateway --port 0
@@ -126,7 +127,8 @@ class ServerProcess {
   std::string buffered_;
   int port_ = 0;
   std::string scheme_ = "http";
-  std::string log_path_;  // where stderr goes ("" = /dev/null)
+  std::string log_path_;  // where stderr goes
+  std::string own_log_;   // log_path_ when the caller gave none: removed at the end
   std::string
       gateway_store_;  // on PostgreSQL: this process's fake gateway store, removed at the end
 };
@@ -155,6 +157,14 @@ HttpResult request(httplib::Client& client, const std::string& method, const std
                    const std::string& body = "",
                    const std::string& content_type = "application/json",
                    const httplib::Headers& headers = {});
+
+// Runs server.listen_after_bind() (bound already) on a new thread, and
+// returns that thread once the server accepts: cpp-httplib 0.11.4's stop()
+// does nothing before listen has started, so a test that failed right after
+// starting its server would otherwise wait forever in the join. It has no
+// ready signal, hence the short poll of is_running(). Throws
+// std::runtime_error if the server has not started within 10 s.
+std::thread listen_in_background(httplib::Server& server);
 
 // Polls `pred` every 5 ms until it holds or `timeout` passes. For conditions
 // the test cannot be signalled about (work done by another process).

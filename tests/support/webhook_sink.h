@@ -16,6 +16,8 @@
 
 #include <httplib.h>
 
+#include "tests/support/harness.h"
+
 namespace testing {
 
 class WebhookSink {
@@ -31,7 +33,7 @@ class WebhookSink {
     });
     port_ = server_.bind_to_any_port("127.0.0.1");
     REQUIRE(port_ > 0);
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    thread_ = testing::listen_in_background(server_);
   }
   ~WebhookSink() {
     release();
