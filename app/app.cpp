@@ -72,6 +72,7 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   runner_options.backoff_cap_ms = cfg.job_backoff_cap_ms;
   runner_options.shutdown_timeout_ms = cfg.shutdown_timeout_ms;
   runner_options.test_delay_ms = cfg.test_job_delay_ms;
+  runner_options.poll_interval_ms = cfg.test_job_poll_ms;
   app->runner_ = std::make_unique<jobs::Runner>(*app->db_, app->registry_, clock, runner_options);
   // The rescuer looks a few times per lease, so an expired lease is noticed
   // within about a third of a lease.
@@ -89,6 +90,9 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   app->db_->set_commit_listener([runner](const db::CommitInfo& info) {
     if (info.wake) runner->notify();
   });
+  // Jobs another node staged (PostgreSQL's NOTIFY): woken at once as well;
+  // the runner's poll stays the safety net for a hint lost on the way.
+  app->job_listener_ = app->db_->listen([runner] { runner->notify(); });
 
   // Start-up recovery takes over only what is provably abandoned: another
   // process may be serving this file right now (docs/RELIABILITY.md "Across

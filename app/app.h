@@ -99,6 +99,10 @@ class App {
   // Declared after the services it runs and the lock it asks: destroyed
   // (stopped) before them.
   std::unique_ptr<maintenance::Supervisor> supervisor_;
+  // Other nodes' staged-job announcements (PostgreSQL; null on SQLite):
+  // declared after the runner it wakes, so destroyed (its thread joined)
+  // before it.
+  std::unique_ptr<db::Listener> job_listener_;
   int port_ = 0;
 };
 

@@ -133,7 +133,10 @@ struct Config {
   int backup_keep = 8;                               // --backup-keep: newest kept, older deleted
 
   // --- test seams: hidden flags, not part of the contract ---
-  int test_job_delay_ms = 0;      // --test-job-delay: each job attempt sleeps this long first
+  int test_job_delay_ms = 0;  // --test-job-delay: each job attempt sleeps this long first
+  // --test-job-poll: the runner's poll for jobs nobody woke it for (a
+  // multi-node test makes it long, so that only a wake-up can be in time).
+  int test_job_poll_ms = 1000;
   std::int64_t max_db_pages = 0;  // --max-db-pages: PRAGMA max_page_count on the writer (0 = none)
 
   core::Status validate() const;

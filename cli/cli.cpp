@@ -367,6 +367,8 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
   serve_cmd->add_option("--test-job-delay", cfg.test_job_delay_ms)
       ->envname("AFTERCOMMIT_TEST_JOB_DELAY")
       ->group("");
+  add_duration_option(serve_cmd, "--test-job-poll", cfg.test_job_poll_ms, "", "", 10, 3'600'000)
+      ->group("");
   // PostgreSQL: the leader's lease (the multi-node tests shorten it to fail
   // over quickly; the 5 s default keeps failover under 10 s).
   add_duration_option(serve_cmd, "--leader-ttl", cfg.leader_ttl_ms, "", "", 200, 600'000)

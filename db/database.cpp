@@ -205,6 +205,7 @@ core::Status Database::write_per_request(const std::function<core::Status(Tx&)>&
       began = true;
       core::Status phase_st = phase(tx);
       if (!phase_st) return phase_st;
+      if (tx.announces()) driver_->announce_jobs(*writer_);
       scope.commit();
       return core::Status::ok();
     });
@@ -324,6 +325,7 @@ void Database::run_batch(std::vector<WriteRequest*>& batch) {
     std::vector<WriteRequest*> applied;  // phases whose savepoint was released
     std::vector<WriteRequest*> rerun;    // innocent phases whose transaction was lost
     bool wake = false;
+    bool announce = false;
     bool tx_lost = false;
     int busy_rerun = 0;  // the most runs a phase retried after kBusy has had
     for (WriteRequest* r : pending) {
@@ -342,6 +344,7 @@ void Database::run_batch(std::vector<WriteRequest*>& batch) {
       });
       if (st) {
         wake = wake || tx.wakes();
+        announce = announce || tx.announces();
         r->after_commit = std::move(tx.after_commit_);
         applied.push_back(r);
         continue;
@@ -373,6 +376,7 @@ void Database::run_batch(std::vector<WriteRequest*>& batch) {
         rerun.insert(rerun.end(), applied.begin(), applied.end());
         applied.clear();
         wake = false;
+        announce = false;
       }
     }
 
@@ -381,6 +385,7 @@ void Database::run_batch(std::vector<WriteRequest*>& batch) {
       scope.reset();
     } else {
       core::Status commit = guarded([&] {
+        if (announce) driver_->announce_jobs(*writer_);
         scope->commit();
         return core::Status::ok();
       });

@@ -138,12 +138,19 @@ class Tx {
   // calls it (db::stage_job does). Undone with the phase if it rolls back.
   void wake_on_commit() noexcept { wake_ = true; }
   bool wakes() const noexcept { return wake_; }
+  // Tells the other processes on the database, on commit, that jobs were
+  // staged (db::stage_job calls it): PostgreSQL NOTIFYs once per
+  // transaction, so another node's runner wakes without waiting for its
+  // poll (Database::listen); SQLite does nothing. Undone with the phase.
+  void announce_jobs() noexcept { announce_ = true; }
+  bool announces() const noexcept { return announce_; }
 
  private:
   friend class Database;
   explicit Tx(Conn& conn) noexcept : conn_(conn) {}
   Conn& conn_;
   bool wake_ = false;
+  bool announce_ = false;
   std::vector<std::function<void()>> after_commit_;
 };
 
@@ -208,6 +215,14 @@ class Database {
   // by the caller.
   [[nodiscard]] core::Result<std::unique_ptr<LeaderLock>> leader_lock() {
     return driver_->leader_lock();
+  }
+
+  // Calls `on_wake` (on a thread of the driver's) when another process
+  // announced staged jobs (Tx::announce_jobs), until the returned handle
+  // is destroyed; nullptr on an engine without such hints (SQLite). A hint
+  // only: the caller keeps polling.
+  [[nodiscard]] std::unique_ptr<Listener> listen(std::function<void()> on_wake) {
+    return driver_->listen(std::move(on_wake));
   }
 
   const DbCounters& counters() const noexcept { return counters_; }

@@ -8,6 +8,7 @@
 // thread at a time (Database::open, then each connection's own thread).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -16,6 +17,13 @@
 #include "db/leader.h"
 
 namespace db {
+
+// A subscription to other processes' announcements (Driver::listen): it
+// ends when destroyed.
+class Listener {
+ public:
+  virtual ~Listener() = default;
+};
 
 enum class ConnRole {
   kWriter,  // the one connection that writes (or, on an engine with many writers, one of them)
@@ -52,6 +60,24 @@ class Driver {
   // database (db/leader.h). Errors: kUnavailable naming what could not be
   // opened.
   [[nodiscard]] virtual core::Result<std::unique_ptr<LeaderLock>> leader_lock() = 0;
+
+  // Calls `on_wake` on a thread of the driver's whenever a process (this
+  // one included) committed a transaction that announced staged jobs
+  // (announce_jobs), and once after each (re)connection,
+  // until the handle is destroyed (which joins that thread). nullptr when
+  // the engine has no such hint. Never fails: a listener that cannot reach
+  // the database keeps trying, and calls on_wake once it can again.
+  [[nodiscard]] virtual std::unique_ptr<Listener> listen(std::function<void()> on_wake) {
+    (void)on_wake;
+    return nullptr;
+  }
+
+  // Announces to the other processes' listeners that the write transaction
+  // open on `writer` staged jobs: called once per such transaction, just
+  // before its COMMIT (Tx::announce_jobs), on the thread that owns
+  // `writer`. Delivered only if that transaction commits. Throws db::Error
+  // like any statement. Does nothing on an engine without such hints.
+  virtual void announce_jobs(Conn& writer) { (void)writer; }
 };
 
 }  // namespace db

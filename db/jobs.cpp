@@ -55,6 +55,7 @@ std::optional<std::int64_t> stage_job(Tx& tx, const NewJob& job, core::Millis no
   const std::int64_t id = q.int64(0);
   q.step();  // finish the statement
   tx.wake_on_commit();
+  tx.announce_jobs();
   return id;
 }
 

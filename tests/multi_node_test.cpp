@@ -327,3 +327,52 @@ TEST_CASE("kill -9 of the leader: another node leads within 10 s and maintenance
   CHECK(testing::eventually(
       [&] { return testing::query_int(db, "SELECT count(*) FROM jobs") == 0; }));
 }
+
+TEST_CASE("a job staged on one node starts on an idle other node well before that node's poll") {
+  // Both runners poll once a minute: only a wake-up across nodes (on
+  // PostgreSQL, the staging transaction's NOTIFY) can start the third
+  // delivery on the idle node within the wait below.
+  testing::WebhookSink sink;
+  sink.hold();
+  testing::TempDir dir;
+  const std::string db = testing::test_db(dir, "wakeups.db");
+  const std::vector<std::string> args = {
+      "--webhook-url",   sink.url(), "--webhook-secret",  "whsec_multi_node",
+      "--workers",       "1",        "--webhook-timeout", "20000",
+      "--test-job-poll", "60s"};
+  auto nodes = start_nodes(2, db, args);
+  // Each node answered a request: its runner started (before it listened)
+  // and made its first claim pass, on an empty table.
+  for (auto& node : nodes) {
+    auto http = node->client();
+    REQUIRE(request(http, "GET", "/jobs").status == 200);
+  }
+  auto staging = nodes[0]->client();
+  auto deliveries_in_hand = [&] {
+    return testing::query_int(db,
+                              "SELECT count(*) FROM jobs WHERE kind = 'deliver_webhook' AND state "
+                              "= 'running'");
+  };
+  // The staging node's one worker takes the first delivery (held by the
+  // sink) and its producer the second one into its queue, which is then
+  // full: it claims nothing more. The third delivery is the idle node's
+  // to take, and nothing in the idle node's own process wakes it.
+  REQUIRE(request(staging, "PUT", "/users/wake1%40example.com").status == 201);
+  REQUIRE(sink.wait_for(1));
+  REQUIRE(request(staging, "PUT", "/users/wake2%40example.com").status == 201);
+  REQUIRE(testing::eventually([&] { return deliveries_in_hand() == 2; }));
+  REQUIRE(request(staging, "PUT", "/users/wake3%40example.com").status == 201);
+  if (testing::on_postgres()) {
+    CHECK(sink.wait_for(2, std::chrono::seconds(10)));
+  } else {
+    // One file has no cross-process hint: the idle node finds it at its poll.
+    CHECK_FALSE(sink.wait_for(2, std::chrono::seconds(1)));
+  }
+  sink.release();
+  if (!testing::on_postgres()) return;
+  REQUIRE(testing::eventually([&] {
+    return testing::query_int(db,
+                              "SELECT count(*) FROM jobs WHERE kind = 'deliver_webhook' AND state "
+                              "= 'completed'") == 3;
+  }));
+}

@@ -2,9 +2,12 @@
 
 #include <libpq-fe.h>
 
+#include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +16,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -370,6 +374,94 @@ class PgLeaderLock final : public LeaderLock {
   std::chrono::steady_clock::time_point believed_until_;  // guarded by mu_
 };
 
+// The channel a staging transaction notifies (PgDriver::announce_jobs) and
+// every node's listener LISTENs on (db/pg/driver.h, "Wake-ups").
+#define AC_JOBS_CHANNEL "aftercommit_jobs"
+
+// The wake-up hint across nodes: a connection of its own that LISTENs on
+// AC_JOBS_CHANNEL and calls `on_wake` for each batch of notifications that
+// arrive (a node's staging transaction NOTIFYs once on commit). A hint
+// only: a notification lost while the connection was down is covered by
+// a wake-up after every reconnect and, as always, by the runner's poll.
+class PgListener final : public Listener {
+ public:
+  PgListener(std::function<core::Result<std::unique_ptr<Conn>>()> connect,
+             std::function<void()> on_wake)
+      : connect_(std::move(connect)), on_wake_(std::move(on_wake)) {
+    if (::pipe2(stop_pipe_, O_CLOEXEC | O_NONBLOCK) != 0) {
+      stop_pipe_[0] = stop_pipe_[1] = -1;
+    }
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~PgListener() override {
+    stopping_ = true;
+    if (stop_pipe_[1] >= 0) {
+      const char b = 1;
+      (void)!::write(stop_pipe_[1], &b, 1);
+    }
+    thread_.join();
+    for (int fd : stop_pipe_) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+  PgListener(const PgListener&) = delete;
+  PgListener& operator=(const PgListener&) = delete;
+
+ private:
+  void loop() {
+    std::unique_ptr<Conn> conn;
+    while (!stopping_) {
+      if (!conn) {
+        conn = listening();
+        if (!conn) {
+          wait_readable(-1, 1000);  // the server is down: try again in a second
+          continue;
+        }
+        on_wake_();  // whatever was staged while nobody listened
+      }
+      PGconn* c = pg_conn(*conn).raw();
+      if (wait_readable(PQsocket(c), 1000) != Ready::kSocket) continue;
+      if (PQconsumeInput(c) == 0) {
+        conn.reset();  // the connection broke: reopen it
+        continue;
+      }
+      bool woken = false;
+      while (PGnotify* n = PQnotifies(c)) {
+        PQfreemem(n);
+        woken = true;
+      }
+      if (woken) on_wake_();
+    }
+  }
+
+  // A connection that LISTENs, or nullptr when the server cannot be reached.
+  std::unique_ptr<Conn> listening() {
+    auto conn = connect_();
+    if (!conn) return nullptr;
+    PGconn* c = pg_conn(**conn).raw();
+    Result res(PQexec(c, "LISTEN " AC_JOBS_CHANNEL));
+    if (PQresultStatus(res.r) != PGRES_COMMAND_OK) return nullptr;
+    return std::move(*conn);
+  }
+
+  enum class Ready { kTimeout, kSocket, kStop };
+  // Waits until `fd` (none when -1) is readable, stop() is called, or
+  // `timeout_ms` passes.
+  Ready wait_readable(int fd, int timeout_ms) {
+    pollfd fds[2] = {{stop_pipe_[0], POLLIN, 0}, {fd, POLLIN, 0}};
+    const int n = ::poll(fds, fd >= 0 ? 2 : 1, timeout_ms);
+    if (n <= 0) return Ready::kTimeout;
+    if (fds[0].revents != 0) return Ready::kStop;
+    return Ready::kSocket;
+  }
+
+  const std::function<core::Result<std::unique_ptr<Conn>>()> connect_;
+  const std::function<void()> on_wake_;
+  int stop_pipe_[2] = {-1, -1};
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
 // The advisory lock key that migrations (and the check before them) hold
 // (PgDriver::under_migration_lock).
 #define AC_MIGRATION_LOCK "7411000013"
@@ -448,6 +540,21 @@ class PgDriver final : public Driver {
                   rd());
     return std::unique_ptr<LeaderLock>(
         std::make_unique<PgLeaderLock>(std::move(*conn), holder, options_.leader_ttl_ms));
+  }
+
+  // NOTIFY with an empty payload: PostgreSQL delivers it on COMMIT only,
+  // and folds identical notifications of one transaction into one. Once
+  // per staging transaction (per batch in group mode): one more round trip
+  // on the writer connection; unprepared, parsing the call costs nothing
+  // beside it.
+  void announce_jobs(Conn& writer) override {
+    (void)scalar(pg_conn(writer), "SELECT pg_notify('" AC_JOBS_CHANNEL "', '')");
+  }
+
+  // LISTEN on a connection of its own (PgListener).
+  std::unique_ptr<Listener> listen(std::function<void()> on_wake) override {
+    return std::make_unique<PgListener>([this] { return connect(ConnRole::kReader); },
+                                        std::move(on_wake));
   }
 
  private:

@@ -43,6 +43,15 @@
 // phase fails with kBusy and is retried. Deadlocks between two nodes'
 // batches (40P01) are retried the same way.
 //
+// Wake-ups: a transaction that staged jobs NOTIFYs the channel
+// aftercommit_jobs just before its COMMIT (Driver::announce_jobs, an empty
+// payload; PostgreSQL delivers it only on commit, once per transaction).
+// Each node's listener (Driver::listen) holds one more connection that
+// LISTENs and wakes its runner, so a job staged on one node starts on an
+// idle other one at once rather than at its next poll. A hint only: the
+// poll stays the safety net, and a listener whose connection broke wakes
+// its runner once it is back (notifications sent meanwhile are lost).
+//
 // Schema: one migration chain of its own (db/pg/migrations.h), recorded in
 // the table schema_migrations and applied in one transaction under an
 // advisory lock, so that nodes starting at once migrate once. The check
