@@ -316,6 +316,38 @@ TEST_CASE(
   CHECK(server.terminate_and_wait() == 0);
 }
 
+TEST_CASE(
+    "a node that waited for another node's migration accepts the database it migrated (the "
+    "check under the migration lock sees tables committed while it waited)") {
+  testing::TempDir dir;
+  db::Options o;
+  db::set_target(o, testing::test_db(dir));
+  auto driver = db::pg::make_driver(o.pg);
+  auto connect = [&] { return std::move(driver->connect(db::ConnRole::kWriter).value()); };
+  auto holder = connect();
+  auto first = connect();
+  auto second = connect();
+  // The second node read the version before the first migrated: none yet.
+  REQUIRE(driver->schema_version(*second).value() == 0);
+  // The migration lock is held; the first node's migration queues for it,
+  // then the second node's check (PostgreSQL grants it in that order).
+  holder->exec("BEGIN");
+  holder->exec("SELECT pg_advisory_xact_lock(7411000013)");  // db/pg/driver.cpp's key
+  const std::string waiting =
+      "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted";
+  auto migrating = std::async(
+      std::launch::async, [&] { return driver->migrate(*first, driver->latest_schema_version()); });
+  REQUIRE(testing::eventually([&] { return testing::query_int(o.pg.url, waiting) == 1; }));
+  auto checking =
+      std::async(std::launch::async, [&] { return driver->check_schema_is_ours(*second, 0); });
+  REQUIRE(testing::eventually([&] { return testing::query_int(o.pg.url, waiting) == 2; }));
+  holder->exec("COMMIT");
+  REQUIRE(migrating.get().is_ok());
+  const core::Status checked = checking.get();
+  CAPTURE(checked.to_string());
+  CHECK(checked.is_ok());
+}
+
 TEST_CASE("a row another node holds past lock_timeout is busy, retried, then answered busy") {
   testing::TempDir dir;
   db::Options o;
