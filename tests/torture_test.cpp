@@ -81,6 +81,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -1453,12 +1454,14 @@ void run_cluster_torture(int rounds) {
   // The three start at once, racing to migrate the fresh database.
   std::vector<std::unique_ptr<testing::ServerProcess>> nodes(kNodes);
   {
-    std::vector<std::thread> starting;
-    for (auto& node : nodes) {
-      starting.emplace_back(
-          [&node, &db, &args] { node = std::make_unique<testing::ServerProcess>(db, args); });
+    // (Futures: a node that fails to start fails the test, not the process.)
+    std::vector<std::future<std::unique_ptr<testing::ServerProcess>>> starting;
+    for (int i = 0; i < kNodes; ++i) {
+      starting.push_back(std::async(std::launch::async, [&db, &args] {
+        return std::make_unique<testing::ServerProcess>(db, args);
+      }));
     }
-    for (auto& t : starting) t.join();
+    for (int i = 0; i < kNodes; ++i) nodes[static_cast<std::size_t>(i)] = starting[i].get();
     for (auto& node : nodes) processes.started(node->pid());
   }
   auto live = [&] {
