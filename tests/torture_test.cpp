@@ -324,8 +324,8 @@ class Snapshot {
       lite_tx_ = std::make_unique<SQLite::Transaction>(*lite_);
       return;
     }
-    pg_ = PQconnectdb(db.c_str());
-    REQUIRE(PQstatus(pg_) == CONNECTION_OK);
+    pg_.reset(PQconnectdb(db.c_str()));
+    REQUIRE(PQstatus(pg_.get()) == CONNECTION_OK);
     pg_exec(
         "CREATE TEMP TABLE gateway_charges (charge_id text NOT NULL, idempotency_key text "
         "NOT NULL, amount_cents bigint NOT NULL, status text NOT NULL)");
@@ -340,8 +340,8 @@ class Snapshot {
                                   q.getColumn(2).getString(), q.getColumn(3).getString()};
         const char* params[4] = {v[0].c_str(), v[1].c_str(), v[2].c_str(), v[3].c_str()};
         PGresult* r =
-            PQexecParams(pg_, "INSERT INTO gateway_charges VALUES ($1, $2, $3::bigint, $4)", 4,
-                         nullptr, params, nullptr, nullptr, 0);
+            PQexecParams(pg_.get(), "INSERT INTO gateway_charges VALUES ($1, $2, $3::bigint, $4)",
+                         4, nullptr, params, nullptr, nullptr, 0);
         const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
         PQclear(r);
         REQUIRE(ok);
@@ -349,9 +349,6 @@ class Snapshot {
     }
     pg_exec("COMMIT");
     pg_exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-  }
-  ~Snapshot() {
-    if (pg_ != nullptr) PQfinish(pg_);
   }
   Snapshot(const Snapshot&) = delete;
   Snapshot& operator=(const Snapshot&) = delete;
@@ -370,7 +367,7 @@ class Snapshot {
       }
       return out;
     }
-    PGresult* r = PQexec(pg_, sql.c_str());
+    PGresult* r = PQexec(pg_.get(), sql.c_str());
     const bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
     const std::string error = ok ? "" : PQresultErrorMessage(r);
     for (int i = 0; ok && i < PQntuples(r); ++i) {
@@ -414,7 +411,7 @@ class Snapshot {
 
  private:
   void pg_exec(const char* sql) {
-    PGresult* r = PQexec(pg_, sql);
+    PGresult* r = PQexec(pg_.get(), sql);
     const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     const std::string error = ok ? "" : PQresultErrorMessage(r);
     PQclear(r);
@@ -425,7 +422,10 @@ class Snapshot {
 
   std::unique_ptr<SQLite::Database> lite_;
   std::unique_ptr<SQLite::Transaction> lite_tx_;
-  PGconn* pg_ = nullptr;
+  struct Finish {
+    void operator()(PGconn* c) const { PQfinish(c); }
+  };
+  std::unique_ptr<PGconn, Finish> pg_;
 };
 
 struct Figures {
