@@ -99,16 +99,21 @@ screenshot: build
 
 # Crash torture, long form: the torture suite with ROUNDS kill -9 rounds and
 # LONG_ROUNDS rounds of its long-horizon mode (retention and TTLs of seconds,
-# a second server process on the file); `make test` runs 20 and 6. Each mode
-# prints its figures on one line.
+# a second server process on the file), then ROUNDS rounds of its three-node
+# mode on a throwaway PostgreSQL (as `make test` starts one); `make test`
+# runs 20, 6 and 20. Each mode prints its figures on one line.
 ROUNDS ?= 200
 LONG_ROUNDS ?= 100
 torture: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DAFTERCOMMIT_SANITIZE=address
-	cmake --build build-asan -j $(JOBS) --target aftercommit torture_test
-	AFTERCOMMIT_TORTURE_ROUNDS=$(ROUNDS) AFTERCOMMIT_TORTURE_LONG_ROUNDS=$(LONG_ROUNDS) \
-	  AFTERCOMMIT_RESTART_BUDGET_MS=$(RESTART_BUDGET_MS) ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ./build-asan/torture_test
+	cmake --build build-asan -j $(JOBS) --target aftercommit aftercommit-fake-gateway torture_test
+	@set -e; export AFTERCOMMIT_TORTURE_ROUNDS=$(ROUNDS) AFTERCOMMIT_TORTURE_LONG_ROUNDS=$(LONG_ROUNDS) \
+	  AFTERCOMMIT_RESTART_BUDGET_MS=$(RESTART_BUDGET_MS) $(SAN_ENV); \
+	./build-asan/torture_test --test-suite-exclude=postgres_only; \
+	pg=$$(mktemp -d /tmp/aftercommit-pg.XXXXXX); chmod 755 $$pg; \
+	trap '$(CURDIR)/tests/pg.sh stop '$$pg EXIT; \
+	export AFTERCOMMIT_PG_SOCKET=$$($(CURDIR)/tests/pg.sh start $$pg); \
+	AFTERCOMMIT_TEST_ENGINE=postgres ./build-asan/torture_test --test-suite-exclude=sqlite_only
 
 # libFuzzer targets (tests/fuzz/targets.h), each run FUZZ_SECONDS from the seed
 # corpus. A crashing input is written to tests/fuzz/regressions/<target>/,

@@ -216,8 +216,25 @@ constexpr char kCreateVersionTable[] =
     "version integer PRIMARY KEY, name text NOT NULL, "
     "applied_at timestamptz NOT NULL DEFAULT now())";
 
+// Whether `table` exists in the current schema, read from the catalog with
+// this statement's snapshot. Not to_regclass(): it answers from the
+// backend's relation cache, which PostgreSQL refreshes with other sessions'
+// catalog changes when a transaction starts or a table is locked, not when
+// an advisory lock is granted. Inside the transaction that waited for the
+// migration lock, to_regclass() still said "no such table" about the tables
+// the node that held the lock had just committed, and the node refused the
+// database as "not an aftercommit database" (three nodes started at once).
+bool table_exists(const Session& s, const char* table) {
+  return s
+      .scalar(
+          "SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() "
+          "AND tablename = $1",
+          {table})
+      .has_value();
+}
+
 int recorded_version(const Session& s) {
-  if (!s.scalar("SELECT to_regclass('schema_migrations')", {})) return 0;
+  if (!table_exists(s, "schema_migrations")) return 0;
   auto v = s.scalar("SELECT max(version) FROM schema_migrations", {});
   return v ? std::stoi(*v) : 0;
 }
@@ -250,7 +267,7 @@ core::Status check_schema_is_ours(const Session& s, const std::string& target, i
     if (m.version > version) break;
     std::istringstream tables(m.tables);
     for (std::string table; tables >> table;) {
-      if (!s.scalar("SELECT to_regclass($1)", {table.c_str()})) {
+      if (!table_exists(s, table.c_str())) {
         return core::Status::invalid(target + " is not an aftercommit database (schema version " +
                                      std::to_string(version) + " but no table " + table +
                                      "); refusing to touch it");
