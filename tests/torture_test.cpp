@@ -980,7 +980,7 @@ class Sink {
     });
     port_ = server_.bind_to_any_port("127.0.0.1");
     REQUIRE(port_ > 0);
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    thread_ = testing::listen_in_background(server_);
   }
   ~Sink() {
     server_.stop();
