@@ -59,10 +59,9 @@ run: build
 # <suite>_per_request, <suite>_pg, <suite>_pg_per_request; the SQLite-only
 # suites and cases are named there) so that one ctest run schedules all of
 # them, longest first. TEST_JOBS is how many suites run at once: the cores
-# by default. At 4 on 2 cores (2026-11-30, machine shared with two other
-# builds, load 8 to 14) the suites used ~880 s of CPU in 1478 s of wall time,
-# so they wait more than they compute, but one multi-node start-up missed
-# its 20 s deadline; raise it on a quiet machine only.
+# by default. More does not help: on 2 otherwise idle cores (2026-11-30, 140
+# tests) ctest took 829 s at -j2 and 838 s at -j4, the suites and the
+# PostgreSQL server they share being bound by CPU under the sanitizers.
 # Budget: 15 min from a clean checkout on 2 cores (.ci/run); not met yet:
 # the cold build alone is ~1560 s of CPU (13 min on 2 idle cores).
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
