@@ -407,6 +407,13 @@ int latest_schema_version() noexcept {
 }
 
 core::Status check_schema_is_ours(SQLite::Database& conn, const std::string& path, int version) {
+  // Every read below in one read transaction, the version read again in it:
+  // another server may have migrated the file since the caller read version
+  // 0, and its COMMIT must not fall between our reads, or its tables would
+  // look like another program's with no version of ours (three servers
+  // started at once on a new file). Read only: the destructor rolls back.
+  SQLite::Transaction snapshot(conn, SQLite::TransactionBehavior::DEFERRED);
+  if (version <= 0) version = conn.execAndGet("PRAGMA user_version").getInt();
   if (version > latest_schema_version()) {
     return core::Status::invalid("database " + path + " is at schema version " +
                                  std::to_string(version) + ", newer than this binary's " +

@@ -29,8 +29,10 @@ int latest_schema_version() noexcept;
 // one of ours that this binary may open and migrate: kInvalid, with one line
 // naming `path`, for a version newer than this binary, for a non-empty file
 // at version 0 (another program's database), or for a file missing a table
-// its version must have. Reads only: call it before anything writes (the
-// switch to WAL rewrites the header).
+// its version must have. A `version` of 0 is read again: another server may
+// have migrated the file since. Reads only, in a read transaction of its
+// own (outside any transaction on `conn`): call it before anything writes
+// (the switch to WAL rewrites the header).
 [[nodiscard]] core::Status check_schema_is_ours(SQLite::Database& conn, const std::string& path,
                                                 int version);
 
