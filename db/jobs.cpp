@@ -131,6 +131,20 @@ bool complete_unclaimed_job(Tx& tx, std::int64_t id, int attempt, core::Millis n
   return complete_with(tx, Sql::kCompleteUnclaimed, id, attempt, now);
 }
 
+std::vector<std::int64_t> complete_unclaimed_jobs(
+    Tx& tx, const std::vector<std::pair<std::int64_t, int>>& attempts, core::Millis now) {
+  if (attempts.empty()) return {};
+  std::string pairs = "[";
+  for (const auto& [id, attempt] : attempts) {
+    if (pairs.size() > 1) pairs += ',';
+    pairs += '[' + std::to_string(id) + ',' + std::to_string(attempt) + ']';
+  }
+  pairs += ']';
+  auto q = tx.conn().query(Sql::kCompleteUnclaimedMany);
+  q.bind_all(pairs, now);
+  return q.all([](const Row& r) { return r.int64(0); });
+}
+
 bool fail_unclaimed_job(Tx& tx, std::int64_t id, int attempt, const std::string& message,
                         core::Millis now, core::Millis retry_at, bool discard) {
   return fail_with(tx, Sql::kFailUnclaimed, id, attempt, message, now, retry_at, discard);

@@ -90,6 +90,12 @@ std::vector<JobRow> runnable_jobs_of_kinds(Tx& tx, const std::vector<std::string
 // 1), attempted and finished at `now`. False when the row is no longer that
 // job in that state.
 bool complete_unclaimed_job(Tx& tx, std::int64_t id, int attempt, core::Millis now);
+// complete_unclaimed_job for many jobs in one statement (one round trip on
+// PostgreSQL, where one per job bounded the drain): each (id, attempt) as
+// there. Returns the ids it completed, in no particular order; a job missing
+// from them is no longer that job in that state.
+std::vector<std::int64_t> complete_unclaimed_jobs(
+    Tx& tx, const std::vector<std::pair<std::int64_t, int>>& attempts, core::Millis now);
 // available|retryable -> retryable at `retry_at` (or discarded when
 // `discard`) as attempt `attempt`, with the error appended.
 bool fail_unclaimed_job(Tx& tx, std::int64_t id, int attempt, const std::string& message,

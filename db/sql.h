@@ -72,6 +72,7 @@ enum class Sql : std::uint16_t {
   kClaimJobsOfKinds,
   kRunnableOfKinds,
   kCompleteUnclaimed,
+  kCompleteUnclaimedMany,
   kFailUnclaimed,
   kCompleteJob,
   kHeartbeatJob,

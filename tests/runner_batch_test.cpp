@@ -106,6 +106,40 @@ TEST_CASE_FIXTURE(Fixture, "runs a batch of apply-only jobs in one transaction, 
   CHECK(messages_to("batch@example.com") == 20);
 }
 
+TEST_CASE_FIXTURE(Fixture,
+                  "jobs of a kind with nothing to apply complete in the same transaction, beside "
+                  "failing ones") {
+  // No apply and no perform: completed together in one statement, with no
+  // savepoint each; a failing job of another kind in the batch rolls back
+  // only itself.
+  registry.add("nothing", jobs::Handler{nullptr, nullptr});
+  for (int i = 0; i < 30; ++i) stage(i % 10 == 5 ? "refuse" : (i % 2 == 0 ? "nothing" : "deliver"));
+  jobs::RunnerOptions options;
+  options.batch = 64;
+  jobs::Runner runner(*db, registry, clock, options);
+  const auto writes_before = db->counters().write_tx.load();
+  CHECK(runner.run_once().value() == 30);
+  CHECK(db->counters().write_tx.load() - writes_before == 1);
+  const auto done = jobs_in("completed");
+  CHECK(done.size() == 27);
+  int nothing = 0;
+  for (const auto& j : done) {
+    CHECK(j.attempt == 1);
+    CHECK(j.attempted_at == std::optional<core::Millis>(clock.now_ms()));
+    CHECK(j.finished_at == std::optional<core::Millis>(clock.now_ms()));
+    if (j.kind == "nothing") ++nothing;
+  }
+  CHECK(nothing == 15);
+  const auto failed = jobs_in("retryable");
+  REQUIRE(failed.size() == 3);
+  for (const auto& j : failed) CHECK(j.kind == "refuse");
+  CHECK(messages_to("batch@example.com") == 12);
+  CHECK(messages_to("refused@example.com") == 0);
+  // Nothing is left to run, and a second pass completes nothing twice.
+  CHECK(runner.run_once().value() == 0);
+  CHECK(jobs_in("completed").size() == 27);
+}
+
 TEST_CASE_FIXTURE(Fixture, "a batch as large as the limit leaves the rest to the next pass") {
   for (int i = 0; i < 5; ++i) stage("deliver");
   jobs::RunnerOptions options;

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -155,6 +156,7 @@ class PgStmt final : public StmtImpl {
   PgConn& conn_;
   const std::size_t id_;
   const char* const sql_;
+  const bool index_order_;  // pg::claims_in_index_order
   const std::string name_;
   std::vector<std::optional<std::string>> params_;
   std::uint64_t prepared_in_ = 0;  // the connection generation it was prepared in (0: never)
@@ -178,6 +180,67 @@ class PgConn final : public Conn {
 
   void exec(const std::string& sql) override { run(sql.c_str()); }
 
+  // Commands that need no answer before the transaction's next statement
+  // (SAVEPOINT, RELEASE SAVEPOINT, the jobs' NOTIFY) are not sent alone:
+  // they go with that statement, or with the COMMIT, in one round trip.
+  // A group-mode phase of four statements took six round trips, and each is
+  // a context switch to a server process sharing the node's cores. Errors
+  // surface as before: a deferred command that fails is reported by the
+  // statement it went with, which then did not run. `command` outlives
+  // the transaction (a savepoint text of this connection, or a literal).
+  void defer(const std::string& command) { deferred_.push_back(&command); }
+
+  // Sends the deferred commands, if any, alone.
+  void flush_deferred() {
+    if (!deferred_.empty()) run("");
+  }
+
+  // PQexecPrepared after the deferred commands, in one round trip (libpq's
+  // pipeline mode: https://www.postgresql.org/docs/15/libpq-pipeline-mode.html).
+  // Returns the statement's result, or the first failure's (the caller owns
+  // it and check()s it). Throws kUnavailable when the exchange was cut short.
+  PGresult* exec_prepared(const char* name, int n, const char* const* values) {
+    if (deferred_.empty()) return PQexecPrepared(c_, name, n, values, nullptr, nullptr, 0);
+    std::vector<const std::string*> commands;
+    commands.swap(deferred_);
+    bool sent = PQenterPipelineMode(c_) == 1;
+    for (const std::string* command : commands) {
+      sent = sent &&
+             PQsendQueryParams(c_, command->c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+    }
+    sent = sent && PQsendQueryPrepared(c_, name, n, values, nullptr, nullptr, 0) == 1;
+    sent = sent && PQpipelineSync(c_) == 1;
+    PGresult* answer = nullptr;  // the first failure, else the statement's result
+    for (std::size_t i = 0; sent && i <= commands.size(); ++i) {
+      PGresult* r = PQgetResult(c_);
+      if (r == nullptr) {
+        sent = false;  // the connection broke: no result will come
+        break;
+      }
+      while (PGresult* more = PQgetResult(c_)) PQclear(more);  // up to this query's end (NULL)
+      const bool failed = PQresultStatus(r) == PGRES_FATAL_ERROR;
+      if (answer == nullptr && (failed || i == commands.size())) {
+        answer = r;
+      } else {
+        PQclear(r);  // a deferred command's success, or an abort after the failure
+      }
+    }
+    if (sent) {
+      PGresult* sync = PQgetResult(c_);  // PGRES_PIPELINE_SYNC
+      PQclear(sync);
+      sent = PQexitPipelineMode(c_) == 1;
+    }
+    if (!sent) {
+      // Results a pipeline cut short still owes would answer the next
+      // queries: this connection is not used again before it is reopened.
+      PQclear(answer);
+      broken_ = true;
+      throw Error(
+          core::Status::unavailable("PostgreSQL connection lost: " + trimmed(PQerrorMessage(c_))));
+    }
+    return answer;
+  }
+
   bool in_transaction() const noexcept override {
     const PGTransactionStatusType t = PQtransactionStatus(c_);
     return t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
@@ -186,16 +249,33 @@ class PgConn final : public Conn {
   // Throws kUnavailable when the connection is gone (no reconnect here: a
   // transaction that was open on it is lost, and its caller must know).
   void require_open() const {
-    if (PQstatus(c_) != CONNECTION_OK) {
+    if (broken_ || PQstatus(c_) != CONNECTION_OK) {
       throw Error(
           core::Status::unavailable("PostgreSQL connection lost: " + trimmed(PQerrorMessage(c_))));
     }
   }
 
  private:
+  // Runs `sql` (one or several commands, the simple query protocol) after
+  // the deferred commands, in one round trip: PostgreSQL runs a
+  // multi-command string in order and stops at the first error, whose
+  // result PQexec returns
+  // (https://www.postgresql.org/docs/15/libpq-exec.html#LIBPQ-PQEXEC).
   void run(const char* sql) {
     require_open();
-    Result res(PQexec(c_, sql));
+    if (deferred_.empty()) {
+      Result res(PQexec(c_, sql));
+      check(c_, res.r);
+      return;
+    }
+    std::string joined;
+    for (const std::string* command : deferred_) {
+      if (!joined.empty()) joined.append("; ");
+      joined.append(*command);
+    }
+    if (*sql != '\0') joined.append("; ").append(sql);
+    deferred_.clear();
+    Result res(PQexec(c_, joined.c_str()));
     check(c_, res.r);
   }
 
@@ -207,7 +287,8 @@ class PgConn final : public Conn {
   void begin(TxMode mode) override {
     const char* sql = mode == TxMode::kWrite ? "BEGIN ISOLATION LEVEL READ COMMITTED"
                                              : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
-    if (PQstatus(c_) != CONNECTION_OK) reopen();
+    deferred_.clear();
+    if (broken_ || PQstatus(c_) != CONNECTION_OK) reopen();
     try {
       run(sql);
     } catch (const Error&) {
@@ -226,11 +307,12 @@ class PgConn final : public Conn {
     run("COMMIT");
   }
   void rollback() noexcept override {
+    deferred_.clear();  // the savepoints and the NOTIFY go with the transaction
     if (!in_transaction()) return;
     Result res(PQexec(c_, "ROLLBACK"));  // a failure leaves the server to roll back on close
   }
-  void savepoint(int depth) override { run(savepoint_sql(depth, 0).c_str()); }
-  void release(int depth) override { run(savepoint_sql(depth, 1).c_str()); }
+  void savepoint(int depth) override { defer(savepoint_sql(depth, 0)); }
+  void release(int depth) override { defer(savepoint_sql(depth, 1)); }
   void rollback_to(int depth) override { run(savepoint_sql(depth, 2).c_str()); }
 
   const std::string& savepoint_sql(int depth, int op) {
@@ -245,6 +327,7 @@ class PgConn final : public Conn {
 
   void reopen() {
     PQreset(c_);
+    broken_ = false;
     ++generation_;
     require_open();
   }
@@ -252,13 +335,16 @@ class PgConn final : public Conn {
   PGconn* c_;
   std::uint64_t generation_ = 1;
   std::array<std::unique_ptr<PgStmt>, kSqlCount> named_;
-  std::vector<std::array<std::string, 3>> savepoints_;  // by depth
+  std::deque<std::array<std::string, 3>> savepoints_;  // by depth; deferred_ points into it
+  std::vector<const std::string*> deferred_;           // defer()
+  bool broken_ = false;  // a pipeline was cut short: reopen before the next use
 };
 
 PgStmt::PgStmt(PgConn& conn, Sql name)
     : conn_(conn),
       id_(static_cast<std::size_t>(name)),
       sql_(sql_text(name)),
+      index_order_(claims_in_index_order(name)),
       name_("ac" + std::to_string(static_cast<std::size_t>(name))),
       params_(static_cast<std::size_t>(count_params(sql_))) {}
 
@@ -268,6 +354,7 @@ void PgStmt::run() {
   conn_.require_open();
   PGconn* c = conn_.raw();
   if (prepared_in_ != conn_.generation()) {
+    conn_.flush_deferred();  // a SAVEPOINT stays ahead of anything that can fail
     Result prep(PQprepare(c, name_.c_str(), sql_, static_cast<int>(params_.size()), nullptr));
     check(c, prep.r);
     prepared_in_ = conn_.generation();
@@ -276,8 +363,14 @@ void PgStmt::run() {
   for (std::size_t i = 0; i < params_.size(); ++i) {
     values[i] = params_[i] ? params_[i]->c_str() : nullptr;
   }
-  res_ = PQexecPrepared(c, name_.c_str(), static_cast<int>(values.size()), values.data(), nullptr,
-                        nullptr, 0);
+  // A claim is planned with sorts off (pg::claims_in_index_order), for
+  // itself only: both SETs travel with statements already being sent. A
+  // claim that fails is undone with its savepoint or transaction, SET
+  // LOCAL included.
+  static const std::string sort_off = "SET LOCAL enable_sort = off";
+  static const std::string sort_default = "SET LOCAL enable_sort TO DEFAULT";
+  if (index_order_) conn_.defer(sort_off);
+  res_ = conn_.exec_prepared(name_.c_str(), static_cast<int>(values.size()), values.data());
   row_ = -1;
   try {
     check(c, res_);
@@ -286,6 +379,7 @@ void PgStmt::run() {
     res_ = nullptr;
     throw;
   }
+  if (index_order_) conn_.defer(sort_default);
 }
 
 PgConn& pg_conn(Conn& conn) {
@@ -296,6 +390,7 @@ PgConn& pg_conn(Conn& conn) {
 std::optional<std::string> scalar(PgConn& conn, const char* sql,
                                   const std::vector<const char*>& params = {}) {
   conn.require_open();
+  conn.flush_deferred();
   Result res(PQexecParams(conn.raw(), sql, static_cast<int>(params.size()), nullptr, params.data(),
                           nullptr, nullptr, 0));
   check(conn.raw(), res.r);
@@ -548,7 +643,8 @@ class PgDriver final : public Driver {
   // on the writer connection; unprepared, parsing the call costs nothing
   // beside it.
   void announce_jobs(Conn& writer) override {
-    (void)scalar(pg_conn(writer), "SELECT pg_notify('" AC_JOBS_CHANNEL "', '')");
+    static const std::string notify = "SELECT pg_notify('" AC_JOBS_CHANNEL "', '')";
+    pg_conn(writer).defer(notify);  // sent with the COMMIT
   }
 
   // LISTEN on a connection of its own (PgListener).

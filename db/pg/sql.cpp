@@ -195,6 +195,13 @@ constexpr char kRunnableOfKinds[] = "SELECT " AC_JOB_COLUMNS_OF(
 constexpr char kCompleteUnclaimed[] =
     "UPDATE jobs SET state = 'completed', attempt = $2, attempted_at = $3, finished_at = $3 "
     "WHERE id = $1 AND state IN ('available','retryable') AND attempt = $2::int - 1";
+// $1: a JSON array of [id, attempt] pairs (db::complete_unclaimed_jobs).
+constexpr char kCompleteUnclaimedMany[] =
+    "UPDATE jobs AS j SET state = 'completed', attempt = d.attempt, attempted_at = $2, "
+    "finished_at = $2 FROM (SELECT (e->>0)::bigint AS id, (e->>1)::int AS attempt "
+    "FROM jsonb_array_elements($1::jsonb) AS e) AS d "
+    "WHERE j.id = d.id AND j.state IN ('available','retryable') AND j.attempt = d.attempt - 1 "
+    "RETURNING j.id";
 constexpr char kFailUnclaimed[] =
     "UPDATE jobs SET attempt = $2, attempted_at = $4, "
     "state = CASE WHEN $6::int <> 0 THEN 'discarded' ELSE 'retryable' END, "
@@ -305,6 +312,10 @@ constexpr char kLatestUserActions[] =
 
 }  // namespace
 
+bool claims_in_index_order(Sql name) noexcept {
+  return name == Sql::kClaimJobs || name == Sql::kClaimJobsOfKinds || name == Sql::kRunnableOfKinds;
+}
+
 const char* sql_text(Sql name) noexcept {
   switch (name) {
     case Sql::kFindKey:
@@ -401,6 +412,8 @@ const char* sql_text(Sql name) noexcept {
       return kRunnableOfKinds;
     case Sql::kCompleteUnclaimed:
       return kCompleteUnclaimed;
+    case Sql::kCompleteUnclaimedMany:
+      return kCompleteUnclaimedMany;
     case Sql::kFailUnclaimed:
       return kFailUnclaimed;
     case Sql::kCompleteJob:

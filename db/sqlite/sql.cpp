@@ -197,6 +197,14 @@ constexpr char kRunnableOfKinds[] =
 constexpr char kCompleteUnclaimed[] =
     "UPDATE jobs SET state = 'completed', attempt = ?2, attempted_at = ?3, finished_at = ?3 "
     "WHERE id = ?1 AND state IN ('available','retryable') AND attempt = ?2 - 1";
+// ?1: a JSON array of [id, attempt] pairs (db::complete_unclaimed_jobs).
+// UPDATE ... FROM (SQLite 3.33) joins them to jobs by primary key.
+constexpr char kCompleteUnclaimedMany[] =
+    "UPDATE jobs SET state = 'completed', attempt = d.attempt, attempted_at = ?2, "
+    "finished_at = ?2 FROM (SELECT json_extract(value, '$[0]') AS id, "
+    "json_extract(value, '$[1]') AS attempt FROM json_each(?1)) AS d "
+    "WHERE jobs.id = d.id AND jobs.state IN ('available','retryable') "
+    "AND jobs.attempt = d.attempt - 1 RETURNING jobs.id";
 constexpr char kFailUnclaimed[] =
     "UPDATE jobs SET attempt = ?2, attempted_at = ?4, "
     "state = CASE WHEN ?6 THEN 'discarded' ELSE 'retryable' END, "
@@ -402,6 +410,8 @@ const char* sql_text(Sql name) noexcept {
       return kRunnableOfKinds;
     case Sql::kCompleteUnclaimed:
       return kCompleteUnclaimed;
+    case Sql::kCompleteUnclaimedMany:
+      return kCompleteUnclaimedMany;
     case Sql::kFailUnclaimed:
       return kFailUnclaimed;
     case Sql::kCompleteJob:
