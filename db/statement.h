@@ -56,6 +56,8 @@ class StmtImpl {
   virtual bool step() = 0;
   // Runs the statement to completion; returns the rows it changed.
   virtual int exec() = 0;
+  // Runs the statement, perhaps later: no answer is read (Stmt::exec_pipelined).
+  virtual void exec_pipelined() { (void)exec(); }
   virtual std::int64_t column_int64(int col) const = 0;
   virtual double column_double(int col) const = 0;
   virtual std::string column_text(int col) const = 0;
@@ -148,6 +150,13 @@ class Stmt : public Row {
     return from(row());
   }
   int exec() { return s_->exec(); }
+  // For a statement whose answer nobody reads (an audit row). The driver
+  // may send it with the transaction's next statement, in one round trip
+  // (PostgreSQL; SQLite runs it now). A failure then fails that statement,
+  // or at the latest the RELEASE of the enclosing savepoint or the COMMIT:
+  // still the phase that ran it, and still before anything commits. Only
+  // inside a write transaction.
+  void exec_pipelined() { s_->exec_pipelined(); }
   // For `INSERT ... RETURNING id`: runs the statement to completion and
   // returns the id of the row it inserted (0 when it inserted none).
   std::int64_t exec_returning_id() {

@@ -37,11 +37,10 @@ std::optional<UserRow> find_user(Conn& conn, std::int64_t id) {
   return one_user(q);
 }
 
-std::int64_t insert_user_action(Tx& tx, std::int64_t user_id, const std::string& action,
-                                core::Millis now) {
+void insert_user_action(Tx& tx, std::int64_t user_id, const std::string& action, core::Millis now) {
   auto q = tx.conn().query(Sql::kInsertUserAction);
   q.bind_all(user_id, action, now);
-  return q.exec_returning_id();
+  q.exec_pipelined();
 }
 
 std::vector<UserActionRow> list_user_actions(Conn& conn, std::int64_t user_id) {

@@ -35,8 +35,9 @@ std::optional<UserRow> insert_user_if_absent(Tx& tx, const std::string& email, c
 std::optional<UserRow> find_user_by_email(Conn& conn, const std::string& email);
 std::optional<UserRow> find_user(Conn& conn, std::int64_t id);
 
-std::int64_t insert_user_action(Tx& tx, std::int64_t user_id, const std::string& action,
-                                core::Millis now);
+// The audit row. Pipelined (Stmt::exec_pipelined): a failure (no such user)
+// may surface at the phase's next statement or its end.
+void insert_user_action(Tx& tx, std::int64_t user_id, const std::string& action, core::Millis now);
 // Oldest first.
 std::vector<UserActionRow> list_user_actions(Conn& conn, std::int64_t user_id);
 std::int64_t count_users(Conn& conn);

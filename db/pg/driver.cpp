@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -114,6 +115,7 @@ class PgStmt final : public StmtImpl {
     if (!res_) run();
     return std::atoi(PQcmdTuples(res_));
   }
+  void exec_pipelined() override;
   std::int64_t column_int64(int col) const override {
     const char* v = value(col);
     if (v[0] == 't' && v[1] == '\0') return 1;  // a boolean column
@@ -151,6 +153,7 @@ class PgStmt final : public StmtImpl {
     in_range(col);
     return PQgetvalue(res_, row_, col);
   }
+  void prepare();
   void run();
 
   PgConn& conn_;
@@ -180,65 +183,48 @@ class PgConn final : public Conn {
 
   void exec(const std::string& sql) override { run(sql.c_str()); }
 
-  // Commands that need no answer before the transaction's next statement
-  // (SAVEPOINT, RELEASE SAVEPOINT, the jobs' NOTIFY) are not sent alone:
-  // they go with that statement, or with the COMMIT, in one round trip.
-  // A group-mode phase of four statements took six round trips, and each is
-  // a context switch to a server process sharing the node's cores. Errors
-  // surface as before: a deferred command that fails is reported by the
-  // statement it went with, which then did not run. `command` outlives
-  // the transaction (a savepoint text of this connection, or a literal).
-  void defer(const std::string& command) { deferred_.push_back(&command); }
-
-  // Sends the deferred commands, if any, alone.
-  void flush_deferred() {
-    if (!deferred_.empty()) run("");
+  // Work that needs no answer before the transaction's next statement is
+  // not sent alone: it goes with that statement, or with the COMMIT, in one
+  // round trip (libpq's pipeline mode:
+  // https://www.postgresql.org/docs/15/libpq-pipeline-mode.html). Each
+  // round trip is a context switch to a server process sharing the node's
+  // cores; a group-mode create took six.
+  // - Commands: SAVEPOINT, RELEASE SAVEPOINT, the jobs' NOTIFY, SET LOCAL.
+  //   `command` outlives the transaction (a savepoint text of this
+  //   connection, or a static).
+  // - Statements whose caller reads no answer (Stmt::exec_pipelined): a
+  //   failure is reported by the next statement sent, or at the latest by
+  //   the RELEASE of the savepoint they ran in or the COMMIT, which then
+  //   fail: the phase that sent them fails, never another.
+  // The server runs a pipeline in order and stops at the first error, as if
+  // each had been sent alone.
+  void defer(const std::string& command) { deferred_.push_back(Deferred{&command, nullptr, {}}); }
+  void defer_statement(const std::string& name, const std::vector<std::optional<std::string>>& p) {
+    deferred_.push_back(Deferred{nullptr, &name, p});
+    ++deferred_statements_;
   }
 
-  // PQexecPrepared after the deferred commands, in one round trip (libpq's
-  // pipeline mode: https://www.postgresql.org/docs/15/libpq-pipeline-mode.html).
-  // Returns the statement's result, or the first failure's (the caller owns
-  // it and check()s it). Throws kUnavailable when the exchange was cut short.
-  PGresult* exec_prepared(const char* name, int n, const char* const* values) {
-    if (deferred_.empty()) return PQexecPrepared(c_, name, n, values, nullptr, nullptr, 0);
-    std::vector<const std::string*> commands;
-    commands.swap(deferred_);
-    bool sent = PQenterPipelineMode(c_) == 1;
-    for (const std::string* command : commands) {
-      sent = sent &&
-             PQsendQueryParams(c_, command->c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+  // Sends what was deferred, if anything, alone. Throws its first failure.
+  void flush_deferred() {
+    if (deferred_statements_ > 0) {
+      Result res(pipeline(nullptr));
+      check(c_, res.r);
+    } else if (!deferred_.empty()) {
+      run("");
     }
-    sent = sent && PQsendQueryPrepared(c_, name, n, values, nullptr, nullptr, 0) == 1;
-    sent = sent && PQpipelineSync(c_) == 1;
-    PGresult* answer = nullptr;  // the first failure, else the statement's result
-    for (std::size_t i = 0; sent && i <= commands.size(); ++i) {
-      PGresult* r = PQgetResult(c_);
-      if (r == nullptr) {
-        sent = false;  // the connection broke: no result will come
-        break;
-      }
-      while (PGresult* more = PQgetResult(c_)) PQclear(more);  // up to this query's end (NULL)
-      const bool failed = PQresultStatus(r) == PGRES_FATAL_ERROR;
-      if (answer == nullptr && (failed || i == commands.size())) {
-        answer = r;
-      } else {
-        PQclear(r);  // a deferred command's success, or an abort after the failure
-      }
+  }
+
+  // PQexecPrepared after the deferred work, in one round trip. Returns the
+  // statement's result, or the first failure's (the caller owns it and
+  // check()s it). Throws kUnavailable when the exchange was cut short.
+  PGresult* exec_prepared(const std::string& name,
+                          const std::vector<std::optional<std::string>>& p) {
+    if (deferred_.empty()) {
+      const std::vector<const char*> values = c_strings(p);
+      return PQexecPrepared(c_, name.c_str(), static_cast<int>(values.size()), values.data(),
+                            nullptr, nullptr, 0);
     }
-    if (sent) {
-      PGresult* sync = PQgetResult(c_);  // PGRES_PIPELINE_SYNC
-      PQclear(sync);
-      sent = PQexitPipelineMode(c_) == 1;
-    }
-    if (!sent) {
-      // Results a pipeline cut short still owes would answer the next
-      // queries: this connection is not used again before it is reopened.
-      PQclear(answer);
-      broken_ = true;
-      throw Error(
-          core::Status::unavailable("PostgreSQL connection lost: " + trimmed(PQerrorMessage(c_))));
-    }
-    return answer;
+    return pipeline(Item{nullptr, &name, &p});
   }
 
   bool in_transaction() const noexcept override {
@@ -256,6 +242,80 @@ class PgConn final : public Conn {
   }
 
  private:
+  struct Deferred {
+    const std::string* command;                      // a command, or
+    const std::string* statement;                    // a prepared statement's name
+    std::vector<std::optional<std::string>> params;  // and its parameters
+  };
+  // What pipeline() sends last: a command, a statement, or nothing.
+  struct Item {
+    const std::string* command;
+    const std::string* statement;
+    const std::vector<std::optional<std::string>>* params;
+  };
+
+  static std::vector<const char*> c_strings(const std::vector<std::optional<std::string>>& p) {
+    std::vector<const char*> values(p.size());
+    for (std::size_t i = 0; i < p.size(); ++i) values[i] = p[i] ? p[i]->c_str() : nullptr;
+    return values;
+  }
+
+  bool send(const Item& item) {
+    if (item.command != nullptr) {
+      return PQsendQueryParams(c_, item.command->c_str(), 0, nullptr, nullptr, nullptr, nullptr,
+                               0) == 1;
+    }
+    const std::vector<const char*> values = c_strings(*item.params);
+    return PQsendQueryPrepared(c_, item.statement->c_str(), static_cast<int>(values.size()),
+                               values.data(), nullptr, nullptr, 0) == 1;
+  }
+
+  // Sends the deferred work, then `last` if it names anything, in one
+  // pipeline. Returns the result of the last thing sent, or the first
+  // failure's (the caller owns it). Throws kUnavailable when cut short.
+  PGresult* pipeline(const Item& last) {
+    require_open();
+    std::vector<Deferred> items;
+    items.swap(deferred_);
+    deferred_statements_ = 0;
+    const bool has_last = last.command != nullptr || last.statement != nullptr;
+    const std::size_t count = items.size() + (has_last ? 1 : 0);
+    bool sent = PQenterPipelineMode(c_) == 1;
+    for (const Deferred& d : items) sent = sent && send(Item{d.command, d.statement, &d.params});
+    if (has_last) sent = sent && send(last);
+    sent = sent && PQpipelineSync(c_) == 1;
+    PGresult* answer = nullptr;  // the first failure, else the last result
+    for (std::size_t i = 0; sent && i < count; ++i) {
+      PGresult* r = PQgetResult(c_);
+      if (r == nullptr) {
+        sent = false;  // the connection broke: no result will come
+        break;
+      }
+      while (PGresult* more = PQgetResult(c_)) PQclear(more);  // up to this query's end (NULL)
+      const bool failed = PQresultStatus(r) == PGRES_FATAL_ERROR;
+      if (answer == nullptr && (failed || i + 1 == count)) {
+        answer = r;
+      } else {
+        PQclear(r);  // a success before the last, or an abort after the failure
+      }
+    }
+    if (sent) {
+      PGresult* sync = PQgetResult(c_);  // PGRES_PIPELINE_SYNC
+      PQclear(sync);
+      sent = PQexitPipelineMode(c_) == 1;
+    }
+    if (!sent) {
+      // Results a pipeline cut short still owes would answer the next
+      // queries: this connection is not used again before it is reopened.
+      PQclear(answer);
+      broken_ = true;
+      throw Error(
+          core::Status::unavailable("PostgreSQL connection lost: " + trimmed(PQerrorMessage(c_))));
+    }
+    return answer;
+  }
+  PGresult* pipeline(std::nullptr_t) { return pipeline(Item{nullptr, nullptr, nullptr}); }
+
   // Runs `sql` (one or several commands, the simple query protocol) after
   // the deferred commands, in one round trip: PostgreSQL runs a
   // multi-command string in order and stops at the first error, whose
@@ -263,15 +323,16 @@ class PgConn final : public Conn {
   // (https://www.postgresql.org/docs/15/libpq-exec.html#LIBPQ-PQEXEC).
   void run(const char* sql) {
     require_open();
+    if (deferred_statements_ > 0) flush_deferred();  // a multi-command string takes no statement
     if (deferred_.empty()) {
       Result res(PQexec(c_, sql));
       check(c_, res.r);
       return;
     }
     std::string joined;
-    for (const std::string* command : deferred_) {
+    for (const Deferred& d : deferred_) {
       if (!joined.empty()) joined.append("; ");
-      joined.append(*command);
+      joined.append(*d.command);  // commands only: statements were flushed above
     }
     if (*sql != '\0') joined.append("; ").append(sql);
     deferred_.clear();
@@ -288,6 +349,7 @@ class PgConn final : public Conn {
     const char* sql = mode == TxMode::kWrite ? "BEGIN ISOLATION LEVEL READ COMMITTED"
                                              : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
     deferred_.clear();
+    deferred_statements_ = 0;
     if (broken_ || PQstatus(c_) != CONNECTION_OK) reopen();
     try {
       run(sql);
@@ -304,16 +366,41 @@ class PgConn final : public Conn {
       rollback();
       throw Error(core::Status::internal("transaction aborted by an earlier error; rolled back"));
     }
+    static const std::string commit_command = "COMMIT";
+    if (deferred_statements_ > 0) {
+      Result res(pipeline(Item{&commit_command, nullptr, nullptr}));
+      check(c_, res.r);
+      return;
+    }
     run("COMMIT");
   }
   void rollback() noexcept override {
     deferred_.clear();  // the savepoints and the NOTIFY go with the transaction
+    deferred_statements_ = 0;
     if (!in_transaction()) return;
     Result res(PQexec(c_, "ROLLBACK"));  // a failure leaves the server to roll back on close
   }
   void savepoint(int depth) override { defer(savepoint_sql(depth, 0)); }
-  void release(int depth) override { defer(savepoint_sql(depth, 1)); }
-  void rollback_to(int depth) override { run(savepoint_sql(depth, 2).c_str()); }
+  // With statements deferred, the RELEASE goes now, with them: a failure
+  // among them fails this savepoint's phase, not a later one.
+  void release(int depth) override {
+    if (deferred_statements_ == 0) return defer(savepoint_sql(depth, 1));
+    Result res(pipeline(Item{&savepoint_sql(depth, 1), nullptr, nullptr}));
+    check(c_, res.r);
+  }
+  // What was deferred since the savepoint is dropped unsent: the rollback
+  // would undo it. A savepoint never sent needs no rollback at all.
+  void rollback_to(int depth) override {
+    const std::string* marker = &savepoint_sql(depth, 0);
+    auto it = std::find_if(deferred_.begin(), deferred_.end(),
+                           [&](const Deferred& d) { return d.command == marker; });
+    const bool unsent = it != deferred_.end();
+    if (!unsent) it = deferred_.begin();  // all of it came after the savepoint went
+    deferred_.erase(it, deferred_.end());
+    deferred_statements_ = static_cast<int>(std::count_if(
+        deferred_.begin(), deferred_.end(), [](const Deferred& d) { return d.statement; }));
+    if (!unsent) run(savepoint_sql(depth, 2).c_str());
+  }
 
   const std::string& savepoint_sql(int depth, int op) {
     const auto level = static_cast<std::size_t>(depth);
@@ -336,7 +423,8 @@ class PgConn final : public Conn {
   std::uint64_t generation_ = 1;
   std::array<std::unique_ptr<PgStmt>, kSqlCount> named_;
   std::deque<std::array<std::string, 3>> savepoints_;  // by depth; deferred_ points into it
-  std::vector<const std::string*> deferred_;           // defer()
+  std::vector<Deferred> deferred_;                     // defer(), defer_statement()
+  int deferred_statements_ = 0;                        // how many of deferred_ are statements
   bool broken_ = false;  // a pipeline was cut short: reopen before the next use
 };
 
@@ -350,19 +438,24 @@ PgStmt::PgStmt(PgConn& conn, Sql name)
 
 // Prepares the statement on the server on its first use on this connection
 // (again after a reconnect), then runs it with text parameters.
-void PgStmt::run() {
+void PgStmt::prepare() {
   conn_.require_open();
+  if (prepared_in_ == conn_.generation()) return;
+  conn_.flush_deferred();  // a SAVEPOINT stays ahead of anything that can fail
   PGconn* c = conn_.raw();
-  if (prepared_in_ != conn_.generation()) {
-    conn_.flush_deferred();  // a SAVEPOINT stays ahead of anything that can fail
-    Result prep(PQprepare(c, name_.c_str(), sql_, static_cast<int>(params_.size()), nullptr));
-    check(c, prep.r);
-    prepared_in_ = conn_.generation();
-  }
-  std::vector<const char*> values(params_.size());
-  for (std::size_t i = 0; i < params_.size(); ++i) {
-    values[i] = params_[i] ? params_[i]->c_str() : nullptr;
-  }
+  Result prep(PQprepare(c, name_.c_str(), sql_, static_cast<int>(params_.size()), nullptr));
+  check(c, prep.r);
+  prepared_in_ = conn_.generation();
+}
+
+void PgStmt::exec_pipelined() {
+  prepare();
+  conn_.defer_statement(name_, params_);
+}
+
+void PgStmt::run() {
+  prepare();
+  PGconn* c = conn_.raw();
   // A claim is planned with sorts off (pg::claims_in_index_order), for
   // itself only: both SETs travel with statements already being sent. A
   // claim that fails is undone with its savepoint or transaction, SET
@@ -370,7 +463,7 @@ void PgStmt::run() {
   static const std::string sort_off = "SET LOCAL enable_sort = off";
   static const std::string sort_default = "SET LOCAL enable_sort TO DEFAULT";
   if (index_order_) conn_.defer(sort_off);
-  res_ = conn_.exec_prepared(name_.c_str(), static_cast<int>(values.size()), values.data());
+  res_ = conn_.exec_prepared(name_, params_);
   row_ = -1;
   try {
     check(c, res_);

@@ -20,7 +20,7 @@ constexpr char kInsertUser[] =
 constexpr char kFindUserByEmail[] = "SELECT id, email, created_at FROM users WHERE email = $1";
 constexpr char kFindUser[] = "SELECT id, email, created_at FROM users WHERE id = $1";
 constexpr char kInsertUserAction[] =
-    "INSERT INTO user_actions (user_id, action, created_at) VALUES ($1, $2, $3) RETURNING id";
+    "INSERT INTO user_actions (user_id, action, created_at) VALUES ($1, $2, $3)";
 constexpr char kListUserActions[] =
     "SELECT id, user_id, action, created_at FROM user_actions WHERE user_id = $1 ORDER BY id";
 constexpr char kCountUsers[] = "SELECT count(*) FROM users";
