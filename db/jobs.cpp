@@ -134,12 +134,12 @@ bool complete_unclaimed_job(Tx& tx, std::int64_t id, int attempt, core::Millis n
 std::vector<std::int64_t> complete_unclaimed_jobs(
     Tx& tx, const std::vector<std::pair<std::int64_t, int>>& attempts, core::Millis now) {
   if (attempts.empty()) return {};
-  std::string pairs = "[";
+  std::string pairs = "{";  // {"<id>": attempt, ...}
   for (const auto& [id, attempt] : attempts) {
     if (pairs.size() > 1) pairs += ',';
-    pairs += '[' + std::to_string(id) + ',' + std::to_string(attempt) + ']';
+    pairs += '"' + std::to_string(id) + "\":" + std::to_string(attempt);
   }
-  pairs += ']';
+  pairs += '}';
   auto q = tx.conn().query(Sql::kCompleteUnclaimedMany);
   q.bind_all(pairs, now);
   return q.all([](const Row& r) { return r.int64(0); });

@@ -52,6 +52,17 @@
 // poll stays the safety net, and a listener whose connection broke wakes
 // its runner once it is back (notifications sent meanwhile are lost).
 //
+// Round trips: each is a context switch to a server process that shares
+// the node's cores, so what needs no answer is not sent alone. SAVEPOINT,
+// RELEASE, the NOTIFY, and statements whose answer nobody reads
+// (Stmt::exec_pipelined: the audit row) wait and go with the transaction's
+// next statement or its COMMIT, in one libpq pipeline. A failure among them
+// fails that statement, or the RELEASE of their savepoint (sent at once
+// when statements wait), so always the phase that ran them. A group-mode
+// create costs two round trips on the writer. Claims are planned with
+// sorts off, so that they read the jobs_claimable index in order whatever
+// the statistics say (docs/PERFORMANCE.md, "PostgreSQL rows").
+//
 // Schema: one migration chain of its own (db/pg/migrations.h), recorded in
 // the table schema_migrations and applied in one transaction under an
 // advisory lock, so that nodes starting at once migrate once. The check

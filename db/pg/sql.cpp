@@ -195,11 +195,11 @@ constexpr char kRunnableOfKinds[] = "SELECT " AC_JOB_COLUMNS_OF(
 constexpr char kCompleteUnclaimed[] =
     "UPDATE jobs SET state = 'completed', attempt = $2, attempted_at = $3, finished_at = $3 "
     "WHERE id = $1 AND state IN ('available','retryable') AND attempt = $2::int - 1";
-// $1: a JSON array of [id, attempt] pairs (db::complete_unclaimed_jobs).
+// $1: a JSON object {"<id>": attempt, ...} (db::complete_unclaimed_jobs).
 constexpr char kCompleteUnclaimedMany[] =
     "UPDATE jobs AS j SET state = 'completed', attempt = d.attempt, attempted_at = $2, "
-    "finished_at = $2 FROM (SELECT (e->>0)::bigint AS id, (e->>1)::int AS attempt "
-    "FROM jsonb_array_elements($1::jsonb) AS e) AS d "
+    "finished_at = $2 FROM (SELECT key::bigint AS id, value::int AS attempt "
+    "FROM jsonb_each_text($1::jsonb)) AS d "
     "WHERE j.id = d.id AND j.state IN ('available','retryable') AND j.attempt = d.attempt - 1 "
     "RETURNING j.id";
 constexpr char kFailUnclaimed[] =

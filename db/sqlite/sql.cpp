@@ -197,14 +197,17 @@ constexpr char kRunnableOfKinds[] =
 constexpr char kCompleteUnclaimed[] =
     "UPDATE jobs SET state = 'completed', attempt = ?2, attempted_at = ?3, finished_at = ?3 "
     "WHERE id = ?1 AND state IN ('available','retryable') AND attempt = ?2 - 1";
-// ?1: a JSON array of [id, attempt] pairs (db::complete_unclaimed_jobs).
-// UPDATE ... FROM (SQLite 3.33) joins them to jobs by primary key.
+// ?1: a JSON object {"<id>": attempt, ...} (db::complete_unclaimed_jobs),
+// joined to jobs by rowid. The unary + keeps the state term off the
+// jobs_by_state_kind index (https://www.sqlite.org/optoverview.html, "Disqualifying WHERE
+// clause terms using unary-+"): with it usable, the plan walked every
+// runnable job once per pair, and a 200,000-job drain never finished.
 constexpr char kCompleteUnclaimedMany[] =
     "UPDATE jobs SET state = 'completed', attempt = d.attempt, attempted_at = ?2, "
-    "finished_at = ?2 FROM (SELECT json_extract(value, '$[0]') AS id, "
-    "json_extract(value, '$[1]') AS attempt FROM json_each(?1)) AS d "
-    "WHERE jobs.id = d.id AND jobs.state IN ('available','retryable') "
-    "AND jobs.attempt = d.attempt - 1 RETURNING jobs.id";
+    "finished_at = ?2 FROM (SELECT CAST(key AS INTEGER) AS id, value AS attempt "
+    "FROM json_each(?1)) AS d WHERE jobs.id = d.id "
+    "AND +jobs.state IN ('available','retryable') AND jobs.attempt = d.attempt - 1 "
+    "RETURNING jobs.id";
 constexpr char kFailUnclaimed[] =
     "UPDATE jobs SET attempt = ?2, attempted_at = ?4, "
     "state = CASE WHEN ?6 THEN 'discarded' ELSE 'retryable' END, "
