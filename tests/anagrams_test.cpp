@@ -2,7 +2,6 @@
 // temporary database file): every status code of API.md "Anagrams", the
 // all-or-nothing rule for a request's words, and the race the design is
 // about: concurrent requests adding words to one group never lose one.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <algorithm>

@@ -13,7 +13,6 @@
 //   which the test says in its output.
 // - The systemd unit is checked by `systemd-analyze verify` (systemd is a
 //   test dependency; without it the test fails and says so).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <SQLiteCpp/SQLiteCpp.h>

@@ -7,7 +7,6 @@
 // idempotent replay, a checkout with the fake gateway), the edge limits
 // (431, 413) and the operational routes that are not public (404).
 // Without caddy the test fails, saying how to install it.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <netinet/in.h>

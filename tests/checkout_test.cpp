@@ -3,7 +3,6 @@
 // gateways with retries (one order, one charge, one SMS, ready_to_ship),
 // validation, replay, mismatch, in-flight 409, concurrency, and the completer
 // driven with a ManualClock.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <atomic>

@@ -1,7 +1,6 @@
 // The command line: --version, --help with examples, `migrate`, `jobs
 // list|retry|cancel` and `stats` on a database file, AFTERCOMMIT_* variables,
 // and the flag table in README.md.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <SQLiteCpp/SQLiteCpp.h>

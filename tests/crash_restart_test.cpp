@@ -3,7 +3,6 @@
 // and every pending welcome job finishes, once. A job it was running is
 // rescued once its lease expires, not at the restart: the restarted process
 // cannot tell a dead process from a live one serving the same file.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <cstdlib>

@@ -1,7 +1,6 @@
 // The built-in dashboard: the page and its assets come from the binary and
 // load nothing from elsewhere; the JSON reads it polls answer what the
 // database holds.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <set>

@@ -9,7 +9,6 @@
 //   only substitutions) and print what their comments say;
 // - its console transcripts (the restore drill) print what they show, and
 //   its install and upgrade steps run into a staging root.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <sys/wait.h>

@@ -1,5 +1,4 @@
 // Email normalization and validation: every rule of API.md "Users".
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <string>

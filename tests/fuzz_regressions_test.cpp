@@ -2,7 +2,6 @@
 // seed corpus tests/fuzz/corpus/<target>/) through the same entry points the
 // libFuzzer binaries use (tests/fuzz/targets.h). A broken property aborts the
 // suite, as it crashed the fuzzer.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <filesystem>

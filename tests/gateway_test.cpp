@@ -2,7 +2,6 @@
 // behaviours, listing), the PaymentGateway client's timeout, and the real
 // binary: the "fake gateway on" line, and a crash right after checkout's
 // first phase followed by a restart whose completer charges exactly once.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <doctest/doctest.h>
 

@@ -8,7 +8,6 @@
 // to send (CR/LF in a header, oversized lines) go over a raw socket.
 //
 // When a route is added, add its bad requests here (docs/RELIABILITY.md).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <SQLiteCpp/SQLiteCpp.h>

@@ -6,7 +6,6 @@
 // the database is checked unchanged where nothing may be written. The memory
 // bound and the shutdown behaviour are checked on the real binary, whose
 // stderr (the `stopped` line) and /proc status are read.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <SQLiteCpp/SQLiteCpp.h>

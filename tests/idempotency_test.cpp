@@ -2,7 +2,6 @@
 // database): replay byte for byte, fingerprint mismatch, in-flight 409 and
 // stale-lock takeover, key syntax, client scopes, validation storing nothing,
 // concurrent requests with one key, and the key reaper with a ManualClock.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <atomic>

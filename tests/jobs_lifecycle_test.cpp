@@ -3,7 +3,6 @@
 // order, complete/fail/heartbeat fenced by attempt, the rescuer, the API's
 // retry and cancel (and the transitions they refuse, also over HTTP), the
 // cleaner, and backoff.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "jobs/backoff.h"

@@ -1,7 +1,6 @@
 // Structured logs: one line per request and per job attempt, in text or JSON
 // (--log-format), carrying the request id the client sees as X-Request-Id,
 // and never the query string.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <SQLiteCpp/SQLiteCpp.h>

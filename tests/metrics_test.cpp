@@ -1,7 +1,6 @@
 // GET /metrics and the registry behind it: the text format (checked by
 // Prometheus's own parser, promtool), request counts by route template and
 // status, transaction counters, job gauges and the job histograms.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <sys/wait.h>

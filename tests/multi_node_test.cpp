@@ -6,7 +6,6 @@
 //
 // The nodes start at the same moment, so on a fresh PostgreSQL database
 // they also race to migrate it: the schema is applied once.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <algorithm>

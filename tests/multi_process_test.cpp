@@ -8,7 +8,6 @@
 // Each case runs the real binary twice on one file. The sequence of the
 // issue: A serves, B starts, A stops, B takes work that stays in flight for
 // seconds, A starts again while it is in flight.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <atomic>

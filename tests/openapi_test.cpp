@@ -1,7 +1,6 @@
 // The OpenAPI document (docs/openapi.json, embedded in the binary) against
 // the server: every registered route is documented, every documented route
 // of this build answers, and real responses match the documented schemas.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <fstream>

@@ -1,7 +1,6 @@
 // What an operator reads when an outgoing call (payment gateway, webhook)
 // gets no answer: what happened, in words, never cpp-httplib's enum names
 // ("Read", "Connection").
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <set>

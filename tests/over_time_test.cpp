@@ -17,7 +17,6 @@
 // fake gateway on its own port. The test moves keys through the completer's
 // and reaper's run_once(); their background passes first run 10 s and 60 s
 // after start-up, after a case is over.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <algorithm>

@@ -2,7 +2,6 @@
 // an outage answers 503 and heals without a restart (also under load, with
 // nothing acknowledged lost), a lock held by another node past lock_timeout
 // is `busy` and retried, then 409 busy.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <sys/wait.h>

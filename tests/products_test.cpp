@@ -3,7 +3,6 @@
 // after-commit notification, every status code of API.md "Products", and the
 // two races the design is about: many approvals of one product, and the
 // notify_product_owner job finding the meta row its transaction wrote.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <latch>

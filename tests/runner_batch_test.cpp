@@ -4,7 +4,6 @@
 // a constraint) rolls back only itself and has its failure recorded, while
 // the others complete. In group commit mode the writer runs them in the
 // transaction right after the COMMIT that staged them (the follow-up).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "db/database.h"

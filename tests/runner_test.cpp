@@ -4,7 +4,6 @@
 // and graceful shutdown. Single passes (run_once, heartbeat_once) are called
 // by the test; handlers move the clock and call the rescuer themselves to
 // stage "the runner was slow" without sleeping.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <atomic>

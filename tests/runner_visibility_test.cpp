@@ -1,7 +1,6 @@
 // The invariant the project is named after, tested directly: the runner acts
 // only on jobs whose staging transaction committed. A transaction held open
 // hides its job; a rollback leaves no job; a commit runs the job exactly once.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <atomic>

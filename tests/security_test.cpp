@@ -1,7 +1,6 @@
 // Security: the admin token on every route showing job or operational data
 // (http/auth.h), how a request presents it (RFC 9110 §11), the default bind
 // address, and what the logs must never carry (tokens, bodies, emails).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <fcntl.h>

@@ -11,7 +11,6 @@
 //   ignores file modes), from a copy of the binary in the case's own
 //   world-traversable directory; as any other user they run as that user.
 // - The write lock is held by the real `sqlite3` CLI in BEGIN IMMEDIATE.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <SQLiteCpp/SQLiteCpp.h>

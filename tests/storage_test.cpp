@@ -1,5 +1,4 @@
 // db/: migrations, start-up refusals, and the one write path.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <filesystem>

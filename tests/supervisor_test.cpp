@@ -1,6 +1,5 @@
 // maintenance::Supervisor: start order, reverse stop order, a failing pass
 // logged and survived, cancel() before join, and the wait_for_passes seam.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <atomic>

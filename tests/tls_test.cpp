@@ -12,7 +12,6 @@
 //   --ca-file, refused without it (the job stays retryable and is delivered
 //   once the CA is trusted), and refused for an expired or wrong-host
 //   certificate.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <netinet/in.h>

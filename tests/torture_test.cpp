@@ -63,7 +63,6 @@
 //
 // Extending: add a Workload (how to build its next request) and, if it writes
 // new tables, a check in check_invariants(). See docs/RELIABILITY.md.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <SQLiteCpp/SQLiteCpp.h>

@@ -1,7 +1,6 @@
 // The users API over real HTTP against the real server (in process, free
 // port, temporary database file): status codes, Location, normalization,
 // the audit row and the welcome email, and the problem documents.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "tests/support/harness.h"

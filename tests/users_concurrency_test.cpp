@@ -1,6 +1,5 @@
 // Concurrent creates of one email over real HTTP with real threads against a
 // real database file: exactly one user, one audit row, one job, one message.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <atomic>

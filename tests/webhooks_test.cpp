@@ -3,7 +3,6 @@
 // signature, retry after a 5xx/408/429/network error, no retry after a 400,
 // per-subject order, and end to end through the server, including a kill -9
 // in the middle of a delivery.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <openssl/evp.h>

@@ -4,7 +4,6 @@
 // insert-or-nothing then lock, and answers proceed, replay, mismatch or in
 // use; a failure releases a lock held from an earlier phase. Both commit
 // modes (AFTERCOMMIT_COMMIT), as every suite.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <memory>
