@@ -10,11 +10,6 @@
 namespace app {
 namespace {
 
-int fail(const std::string& message) {
-  core::log::command_error(message);
-  return 1;
-}
-
 double mib(std::int64_t bytes) {
   return static_cast<double>(bytes) / (1024.0 * 1024.0);
 }
@@ -126,7 +121,7 @@ bool apply_backup_flags(const BackupCli& b, Config& cfg) {
 int cmd_backup(const DbTarget& target, const std::string& to,
                const db::sqlite::CopyOptions& options) {
   auto report = db::sqlite::backup(target.path, to, options);
-  if (!report) return fail(report.status().message());
+  if (!report) return command_failed(report.status().message());
   std::printf(
       "%s: backup written to %s (schema version %d, %.1f MiB, %d steps; copy %.1f s, check %.1f "
       "s)\n",
@@ -141,13 +136,13 @@ int cmd_restore(const DbTarget& target, const std::string& from,
   const fs::path dir = fs::path(target.path).parent_path();
   std::error_code ec;
   if (!dir.empty() && !fs::is_directory(dir, ec))
-    return fail("database directory " + dir.string() + " does not exist");
+    return command_failed("database directory " + dir.string() + " does not exist");
   // A running server is recognised by its open connections: db::sqlite::restore
   // claims the file with SQLite's exclusive lock, which a live connection of
   // any process (server, shell, maintenance command) refuses. (No lock file:
   // holding one was never proof of who else has the file open.)
   auto report = db::sqlite::restore(from, target.path, options);
-  if (!report) return fail(report.status().message());
+  if (!report) return command_failed(report.status().message());
   std::printf(
       "%s: restored from %s (schema version %d, %.1f MiB); jobs pending in it run when the "
       "server starts\n",

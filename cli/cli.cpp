@@ -39,6 +39,11 @@ std::string format_duration(core::Millis ms) {
   return std::to_string(ms) + "ms";
 }
 
+int command_failed(const std::string& message) {
+  core::log::command_error(message);
+  return kExitFailed;
+}
+
 namespace {
 
 // The one reading of a duration flag's value: parses it (parse_duration_ms),

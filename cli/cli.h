@@ -30,6 +30,10 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;
 inline constexpr int kExitUsage = 2;
 
+// Logs `message` as the command's one error line (core::log::command_error)
+// and returns kExitFailed: `return command_failed("...")`.
+int command_failed(const std::string& message);
+
 // "250ms", "30s", "5m", "24h", or a bare number of milliseconds.
 std::optional<core::Millis> parse_duration_ms(const std::string& text);
 // The shortest of those forms that is exact: 90000 -> "90s", 1500 -> "1500ms".

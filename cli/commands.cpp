@@ -3,8 +3,8 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "cli/cli.h"
 #include "core/clock.h"
-#include "core/log.h"
 #include "core/time_format.h"
 #include "db/database.h"
 #include "db/stats.h"
@@ -15,11 +15,6 @@
 
 namespace app {
 namespace {
-
-int fail(const std::string& message) {
-  core::log::command_error(message);
-  return 1;
-}
 
 // Opens an existing database (never creates one: a typo in --db must not
 // leave an empty file behind). Opening applies pending migrations, exactly
@@ -65,15 +60,16 @@ int cmd_migrate(const DbTarget& t) {
     std::error_code ec;
     std::filesystem::create_directories(parent, ec);
     if (ec) {
-      return fail("--db: cannot create the directory " + parent.string() + ": " + ec.message());
+      return command_failed("--db: cannot create the directory " + parent.string() + ": " +
+                            ec.message());
     }
   }
   auto before = db::peek_schema_version(o);
-  if (!before) return fail(before.status().message());
+  if (!before) return command_failed(before.status().message());
   auto opened = db::Database::open(o);
-  if (!opened) return fail(opened.status().message());
+  if (!opened) return command_failed(opened.status().message());
   auto after = (*opened)->schema_version();
-  if (!after) return fail(after.status().message());
+  if (!after) return command_failed(after.status().message());
   if (*before == *after) {
     std::printf("%s: schema version %d (up to date)\n", db::target_name(o).c_str(), *after);
   } else {
@@ -85,7 +81,7 @@ int cmd_migrate(const DbTarget& t) {
 
 int cmd_jobs_list(const DbTarget& t, const JobsListOptions& options) {
   auto opened = open_existing(t);
-  if (!opened) return fail(opened.status().message());
+  if (!opened) return command_failed(opened.status().message());
   core::SystemClock clock;
   services::JobsAdmin admin(**opened, clock);
   db::JobFilter filter;
@@ -93,7 +89,7 @@ int cmd_jobs_list(const DbTarget& t, const JobsListOptions& options) {
   filter.kind = options.kind;
   filter.limit = options.limit;
   auto jobs = admin.list(filter);
-  if (!jobs) return fail(jobs.status().message());
+  if (!jobs) return command_failed(jobs.status().message());
   if (options.json) {
     for (const auto& j : *jobs) std::printf("%s\n", job_json(j).dump().c_str());
     return 0;
@@ -112,7 +108,7 @@ int cmd_jobs_list(const DbTarget& t, const JobsListOptions& options) {
 
 int cmd_jobs_transition(const DbTarget& t, std::int64_t id, bool retry, bool json) {
   auto opened = open_existing(t);
-  if (!opened) return fail(opened.status().message());
+  if (!opened) return command_failed(opened.status().message());
   core::SystemClock clock;
   services::JobsAdmin admin(**opened, clock);
   std::optional<db::JobRow> moved;
@@ -126,8 +122,8 @@ int cmd_jobs_transition(const DbTarget& t, std::int64_t id, bool retry, bool jso
     }
     return core::Status::ok();
   });
-  if (!st) return fail(st.message());
-  if (!refused) return fail(refused.message());
+  if (!st) return command_failed(st.message());
+  if (!refused) return command_failed(refused.message());
   if (json) {
     std::printf("%s\n", job_json(*moved).dump().c_str());
   } else {
@@ -139,12 +135,12 @@ int cmd_jobs_transition(const DbTarget& t, std::int64_t id, bool retry, bool jso
 
 int cmd_stats(const DbTarget& t, bool json) {
   auto opened = open_existing(t);
-  if (!opened) return fail(opened.status().message());
+  if (!opened) return command_failed(opened.status().message());
   services::Stats stats(**opened);
   auto counts = stats.counts();
-  if (!counts) return fail(counts.status().message());
+  if (!counts) return command_failed(counts.status().message());
   auto version = (*opened)->schema_version();
-  if (!version) return fail(version.status().message());
+  if (!version) return command_failed(version.status().message());
   auto size_of = [](const std::string& path) -> std::uintmax_t {
     std::error_code ec;
     const auto n = std::filesystem::file_size(path, ec);

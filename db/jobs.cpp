@@ -197,7 +197,7 @@ int delete_finished_before(Tx& tx, core::Millis cutoff, int limit) {
 
 namespace {
 
-std::optional<JobRow> transition(Tx& tx, Sql sql, std::int64_t id, core::Millis now) {
+std::optional<JobRow> transition_job(Tx& tx, Sql sql, std::int64_t id, core::Millis now) {
   auto q = tx.conn().query(sql);
   q.bind_all(id, now);
   if (!q.step()) return std::nullopt;
@@ -209,11 +209,11 @@ std::optional<JobRow> transition(Tx& tx, Sql sql, std::int64_t id, core::Millis 
 }  // namespace
 
 std::optional<JobRow> retry_job(Tx& tx, std::int64_t id, core::Millis now) {
-  return transition(tx, Sql::kRetryJob, id, now);
+  return transition_job(tx, Sql::kRetryJob, id, now);
 }
 
 std::optional<JobRow> cancel_job(Tx& tx, std::int64_t id, core::Millis now) {
-  return transition(tx, Sql::kCancelJob, id, now);
+  return transition_job(tx, Sql::kCancelJob, id, now);
 }
 
 std::optional<JobRow> find_job(Conn& conn, std::int64_t id) {

@@ -6,7 +6,7 @@
 namespace db {
 namespace {
 
-bool transition(Tx& tx, Sql sql, std::int64_t id, core::Millis now) {
+bool transition_order(Tx& tx, Sql sql, std::int64_t id, core::Millis now) {
   auto q = tx.conn().query(sql);
   q.bind_all(id, now);
   return q.exec() == 1;
@@ -43,11 +43,11 @@ bool mark_order_paid(Tx& tx, std::int64_t id, const std::string& charge_id, core
 }
 
 bool mark_order_payment_failed(Tx& tx, std::int64_t id, core::Millis now) {
-  return transition(tx, Sql::kMarkPaymentFailed, id, now);
+  return transition_order(tx, Sql::kMarkPaymentFailed, id, now);
 }
 
 bool mark_order_ready_to_ship(Tx& tx, std::int64_t id, core::Millis now) {
-  return transition(tx, Sql::kMarkReadyToShip, id, now);
+  return transition_order(tx, Sql::kMarkReadyToShip, id, now);
 }
 
 std::optional<OrderRow> find_order(Conn& conn, std::int64_t id) {

@@ -10,7 +10,7 @@ Reply invalid_name(const std::string& detail) {
   return problem(422, "invalid-name", "Invalid product name", detail);
 }
 
-Reply invalid_email(const std::string& detail) {
+Reply invalid_owner_email(const std::string& detail) {
   return problem(422, "invalid-email", "Invalid email address", detail);
 }
 
@@ -34,11 +34,11 @@ void register_product_routes(Router& router, Context& ctx) {
     if (!name) return invalid_name(name.status().message());
     auto email_it = body.value.find("owner_email");
     if (email_it == body.value.end() || !email_it->is_string()) {
-      return invalid_email("the body must have an \"owner_email\" string");
+      return invalid_owner_email("the body must have an \"owner_email\" string");
     }
     auto email = services::normalize_email(email_it->get<std::string>());
     if (!email) {
-      return invalid_email(
+      return invalid_owner_email(
           "owner_email is not a valid email address: ASCII, at most 254 characters, one '@', a "
           "local part of 1-64 printable characters without spaces, and a domain of "
           "dot-separated labels");
