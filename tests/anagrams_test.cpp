@@ -186,7 +186,9 @@ TEST_CASE_FIXTURE(Fixture, "40 concurrent writers adding permutations of one wor
 
   std::vector<int> statuses(kThreads, 0);
   std::vector<nlohmann::json> added(kThreads);
-  std::vector<bool> sees_own(kThreads, false);
+  // One byte per thread: std::vector<bool> packs the threads' flags into
+  // shared words, and setting one races with setting its neighbour (TSan).
+  std::vector<char> sees_own(kThreads, 0);
   std::latch start(kThreads);
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
