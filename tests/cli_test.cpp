@@ -58,13 +58,14 @@ void seed_jobs(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("prints the version") {
+TEST_CASE("prints the version" * doctest::test_suite("variant_independent")) {
   auto [rc, out] = run_binary({"--version"});
   CHECK(rc == 0);
   CHECK(out.find(std::string("aftercommit ") + AFTERCOMMIT_VERSION) != std::string::npos);
 }
 
-TEST_CASE("each command's --help shows examples and the environment variables") {
+TEST_CASE("each command's --help shows examples and the environment variables" *
+          doctest::test_suite("variant_independent")) {
   for (const std::vector<std::string>& args :
        std::vector<std::vector<std::string>>{{"--help"},
                                              {"serve", "--help"},
@@ -214,7 +215,8 @@ TEST_CASE("stats reads AFTERCOMMIT_DB and prints counts as text or JSON") {
   CHECK(j["schema_version"].get<int>() >= 1);
 }
 
-TEST_CASE("README.md lists every flag of serve with its environment variable") {
+TEST_CASE("README.md lists every flag of serve with its environment variable" *
+          doctest::test_suite("variant_independent")) {
   std::ifstream f(std::string(AFTERCOMMIT_SOURCE_DIR) + "/README.md");
   std::stringstream ss;
   ss << f.rdbuf();
@@ -268,7 +270,8 @@ std::pair<int, std::string> serve_refusal(const testing::TempDir& dir,
 
 }  // namespace
 
-TEST_CASE("every duration flag reads 250ms, 30s, 5m, 24h and a bare number of ms alike") {
+TEST_CASE("every duration flag reads 250ms, 30s, 5m, 24h and a bare number of ms alike" *
+          doctest::test_suite("variant_independent")) {
   CHECK(app::parse_duration_ms("250ms") == 250);
   CHECK(app::parse_duration_ms("30s") == 30'000);
   CHECK(app::parse_duration_ms("5m") == 300'000);
@@ -329,7 +332,8 @@ TEST_CASE("every duration flag reads 250ms, 30s, 5m, 24h and a bare number of ms
   CHECK(testing::request(http, "GET", "/healthz").status == 200);
 }
 
-TEST_CASE("a bad duration is refused with exit code 2 and a line naming the flag") {
+TEST_CASE("a bad duration is refused with exit code 2 and a line naming the flag" *
+          doctest::test_suite("variant_independent")) {
   testing::TempDir dir;
   for (const auto& [flag, value] :
        std::vector<std::pair<std::string, std::string>>{{"--job-lease", "30x"},
@@ -349,8 +353,8 @@ TEST_CASE("a bad duration is refused with exit code 2 and a line naming the flag
   CHECK(out.find("--job-lease") != std::string::npos);
 }
 
-TEST_CASE(
-    "a job backoff under a second and an idle timeout that is not whole seconds are refused") {
+TEST_CASE("a job backoff under a second and an idle timeout that is not whole seconds are refused" *
+          doctest::test_suite("variant_independent")) {
   testing::TempDir dir;
   auto [code, out] = serve_refusal(dir, {"--job-backoff-base", "500ms"});
   CAPTURE(out);
@@ -363,8 +367,8 @@ TEST_CASE(
   CHECK(out2.find("--idle-timeout: must be a whole number of seconds") != std::string::npos);
 }
 
-TEST_CASE(
-    "exit codes: 0 done, 1 the command failed, 2 the command line or configuration is wrong") {
+TEST_CASE("exit codes: 0 done, 1 the command failed, 2 the command line or configuration is wrong" *
+          doctest::test_suite("variant_independent")) {
   testing::TempDir dir;
   CHECK(run_binary({"--help"}).first == app::kExitOk);
   CHECK(run_binary({"--version"}).first == 0);
@@ -400,7 +404,8 @@ TEST_CASE("SQLite: migrate creates the directory its --db file goes in" *
 }
 
 TEST_CASE(
-    "webhook URLs: a comma-separated list, each parsed at start-up or refused naming the flag") {
+    "webhook URLs: a comma-separated list, each parsed at start-up or refused naming the flag" *
+    doctest::test_suite("variant_independent")) {
   testing::TempDir dir;
   const std::vector<std::string> secret = {"--webhook-secret", "s"};
   for (const std::string bad :

@@ -120,7 +120,8 @@ TEST_CASE("SIGTERM shuts down gracefully with exit code 0") {
   CHECK(server.terminate_and_wait() == 0);
 }
 
-TEST_CASE("prints help and version, and names a bad flag") {
+TEST_CASE("prints help and version, and names a bad flag" *
+          doctest::test_suite("variant_independent")) {
   auto [help_code, help] = testing::run_binary({"serve", "--help"});
   CHECK(help_code == 0);
   CHECK(help.find("--synchronous") != std::string::npos);

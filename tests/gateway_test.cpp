@@ -158,7 +158,8 @@ TEST_CASE("a crash after order_created is finished by the completer with one cha
   CHECK(request(gw, "GET", "/v1/charges").json()["count"] == 1);
 }
 
-TEST_CASE("refuses a duration flag that is not a duration, naming the flag") {
+TEST_CASE("refuses a duration flag that is not a duration, naming the flag" *
+          doctest::test_suite("variant_independent")) {
   auto [code, out] = testing::run_binary({"serve", "--gateway-timeout", "soon"});
   CHECK(code == 2);
   CHECK(out.find("--gateway-timeout") != std::string::npos);

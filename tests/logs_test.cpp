@@ -189,7 +189,8 @@ TEST_CASE("formats JSON lines as one valid object, replacing invalid UTF-8") {
   CHECK(line.find('\n') == std::string::npos);
 }
 
-TEST_CASE("refuses a --log-format other than text or json") {
+TEST_CASE("refuses a --log-format other than text or json" *
+          doctest::test_suite("variant_independent")) {
   auto [rc, out] = testing::run_binary({"serve", "--log-format", "xml", "--port", "0"});
   CHECK(rc != 0);
   CHECK(out.find("--log-format") != std::string::npos);

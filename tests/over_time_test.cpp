@@ -199,7 +199,8 @@ TEST_CASE_FIXTURE(testing::JobsFixture,
 
 // --- 2. the reaper and keys in use ------------------------------------------
 
-TEST_CASE("refuses an idempotency TTL shorter than the completer's delay plus the lock timeout") {
+TEST_CASE("refuses an idempotency TTL shorter than the completer's delay plus the lock timeout" *
+          doctest::test_suite("variant_independent")) {
   testing::TempDir dir;
   const std::string path = dir.file("never.db");
   auto [code, out] = testing::run_binary({"serve", "--db", path, "--port", "0", "--idempotency-ttl",

@@ -182,7 +182,8 @@ TEST_CASE("bearer_token reads the scheme case-insensitively and the token after 
   CHECK_FALSE(app::bearer_token(""));
 }
 
-TEST_CASE("an admin token with leading or trailing whitespace is refused at start-up") {
+TEST_CASE("an admin token with leading or trailing whitespace is refused at start-up" *
+          doctest::test_suite("variant_independent")) {
   for (const char* token : {"abc123 ", " abc123", "abc123\t"}) {
     CAPTURE(token);
     testing::TempDir dir;

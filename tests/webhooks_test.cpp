@@ -287,7 +287,8 @@ TEST_CASE("with --webhook-url, creating a user POSTs a signed user.created") {
   CHECK(signature_valid(got[0], kSecret));
 }
 
-TEST_CASE("the server refuses --webhook-url without --webhook-secret") {
+TEST_CASE("the server refuses --webhook-url without --webhook-secret" *
+          doctest::test_suite("variant_independent")) {
   auto [code, out] = testing::run_binary({"serve", "--webhook-url", "http://127.0.0.1:1/x"});
   CHECK(code == 2);
   CHECK(out.find("--webhook-secret") != std::string::npos);

@@ -87,7 +87,20 @@ bool on_postgres() {
   return engine != nullptr && std::string(engine) == "postgres";
 }
 
+namespace {
+std::atomic<bool> in_variant_independent_case{false};
+}  // namespace
+
+void set_in_variant_independent_case(bool yes) {
+  in_variant_independent_case.store(yes);
+}
+
 std::string test_db(const TempDir& dir, const std::string& name) {
+  if (in_variant_independent_case.load()) {
+    throw std::logic_error(
+        "test_db() in a test case of the doctest suite \"variant_independent\": a case that "
+        "opens the variant's database must run in every variant (tests/support/harness.h)");
+  }
   if (!on_postgres()) return dir.file(name);
   static std::atomic<int> counter{0};
   std::random_device rd;

@@ -55,6 +55,18 @@ class TempDir {
 // Whether this run's engine is PostgreSQL (AFTERCOMMIT_TEST_ENGINE=postgres).
 bool on_postgres();
 
+// Test cases whose outcome depends on neither the engine nor the commit
+// mode are in the doctest suite "variant_independent": they open no
+// database of the variant (pure functions, --help, a configuration refused
+// before any database opens, files they name themselves). Only a suite's
+// SQLite group variant runs them; the other three variants would repeat
+// the same check (CMakeLists.txt). test_db() throws std::logic_error inside
+// such a case, so a case put there wrongly fails instead of losing its
+// other variants unnoticed. Set by doctest's listener (doctest_main.cpp)
+// as each case starts, on the test thread.
+inline constexpr const char* kVariantIndependent = "variant_independent";
+void set_in_variant_independent_case(bool yes);
+
 // A database for a test, owned by `dir`: on SQLite the file `name` in it;
 // on PostgreSQL the URL of a fresh, empty database (`name` only makes it
 // distinct), dropped with `dir`.
