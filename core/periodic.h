@@ -48,12 +48,19 @@ class Periodic {
 
   // Wakes the thread and joins it; a call to fn in progress finishes first.
   void stop() {
+    request_stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // Asks the thread to end without waiting for it: no call to fn begins
+  // after this returns, except one whose interval had already elapsed (the
+  // thread was between its wait and the call). stop() then joins it.
+  void request_stop() {
     {
       std::lock_guard lock(mu_);
       stopping_ = true;
     }
     cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
   }
 
  private:

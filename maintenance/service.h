@@ -40,8 +40,10 @@ class Service {
   [[nodiscard]] virtual bool leader_only() const noexcept { return false; }
 
   // Asks a pass in progress to end early (a backup copy stops at its next
-  // step). Called from the supervisor's owner thread just before it joins the
-  // service's thread; must be thread-safe and never block.
+  // step). Final: a pass that begins after it (its thread had woken just
+  // before the supervisor stopped the schedule) should end early too. Called
+  // from the supervisor's owner thread just before it joins the service's
+  // thread; must be thread-safe and never block.
   virtual void cancel() noexcept {}
 };
 

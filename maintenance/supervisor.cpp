@@ -23,6 +23,10 @@ void Supervisor::start() {
 void Supervisor::stop() {
   if (state_ != State::kRunning) return;
   state_ = State::kStopped;
+  // First no service begins another pass, then each is cancelled and joined
+  // in reverse order: a service stopped last does not start a pass while an
+  // earlier one is being joined.
+  for (auto& entry : entries_) entry->loop.request_stop();
   for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
     (*it)->service->cancel();
     (*it)->loop.stop();

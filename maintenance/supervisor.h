@@ -54,8 +54,11 @@ class Supervisor {
   // service).
   void start();
 
-  // Cancels and joins each service, in the reverse order; a pass in progress
-  // finishes (or ends early on cancel()) first. Idempotent.
+  // Stops every service's schedule, then cancels and joins each service in
+  // the reverse order; a pass in progress finishes (or ends early on
+  // cancel()) first. A pass whose thread had already woken when stop() began
+  // may still begin, even after its service's cancel(): cancel() is final
+  // (service.h), so such a pass ends early too. Idempotent.
   void stop();
 
   // Test seam, instead of polling for a pass's effect: blocks until the
