@@ -43,6 +43,7 @@ core::Result<std::unique_ptr<App>> App::create(const Config& config, const core:
   db::Options options;
   db::set_target(options, cfg.db_path);
   options.pool_size = cfg.db_pool;
+  options.writers = cfg.db_writers;
   options.pg.lock_timeout_ms = cfg.busy_timeout_ms;
   options.pg.leader_ttl_ms = cfg.leader_ttl_ms;
   options.sqlite.synchronous = cfg.synchronous;

@@ -115,6 +115,9 @@ core::Status validate_admin_token_alphabet(const std::string& token) {
 core::Status Config::validate() const {
   if (db_path.empty()) return core::Status::invalid("--db: must name a file");
   if (db_pool < 0 || db_pool > 1000) return core::Status::invalid("--db-pool: must be 0..1000");
+  if (db_writers < 0 || db_writers > 64) {
+    return core::Status::invalid("--db-writers: must be 0..64");
+  }
   if (db::pg::is_url(db_path) && !backup_dir.empty()) {
     return core::Status::invalid(
         "--backup-dir: backs up a SQLite file; on PostgreSQL use pg_dump or the server's own "

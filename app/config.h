@@ -24,8 +24,11 @@ struct Config {
   // for several nodes on one PostgreSQL database (db/pg/driver.h).
   std::string db_path = "aftercommit.db";
   // --db-pool: read connections open at once (0 = the engine's default:
-  // unlimited on SQLite, 8 on PostgreSQL), beside the one writer.
+  // unlimited on SQLite, 8 on PostgreSQL), beside the writers.
   int db_pool = 0;
+  // --db-writers: group mode on PostgreSQL, writer connections each
+  // committing its own batches (0 = 2); SQLite always has one.
+  int db_writers = 0;
   // --synchronous: FULL fsyncs the WAL on every commit, so an acknowledged
   // write survives power loss. NORMAL fsyncs only at checkpoints: a kill -9
   // loses nothing, a power cut may lose the last commits.
@@ -37,8 +40,8 @@ struct Config {
   // leader that died is replaced about this long after its last renewal.
   int leader_ttl_ms = 5000;
   int max_attempts = 3;  // --max-attempts: BEGIN IMMEDIATE tries before 409 /problems/busy
-  // --commit: group (one writer thread, many requests per COMMIT and fsync)
-  // or per-request (one COMMIT per request). See db/database.h.
+  // --commit: group (one writer thread, --db-writers on PostgreSQL, many requests per COMMIT and
+  // fsync) or per-request (one COMMIT per request). See db/database.h.
   db::CommitMode commit_mode = db::CommitMode::kGroup;
 
   // --- HTTP ---

@@ -130,6 +130,13 @@ int run_cli(int argc, char** argv, const std::function<int(const Config&)>& serv
       ->envname("AFTERCOMMIT_DB_POOL")
       ->check(CLI::Range(0, 1000))
       ->capture_default_str();
+  serve_cmd
+      ->add_option("--db-writers", cfg.db_writers,
+                   "PostgreSQL, group commit: writer connections, each committing its own "
+                   "batches (0 = 2; SQLite always has one)")
+      ->envname("AFTERCOMMIT_DB_WRITERS")
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
   serve_cmd->add_option("--bind", cfg.bind, "Address to listen on")
       ->envname("AFTERCOMMIT_BIND")
       ->capture_default_str();

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -58,7 +59,7 @@ Database::~Database() {
     stopping_ = true;
   }
   queue_cv_.notify_all();
-  if (writer_thread_.joinable()) writer_thread_.join();
+  for (auto& t : writer_threads_) t.join();
 }
 
 void set_target(Options& options, const std::string& target) {
@@ -130,7 +131,21 @@ core::Result<std::unique_ptr<Database>> Database::open(const Options& options,
 
   if (options.commit_mode == CommitMode::kGroup) {
     Database* raw = db.get();
-    db->writer_thread_ = std::thread([raw] { raw->writer_loop(); });
+    const int writers =
+        is_postgres(options) ? std::max(1, options.writers == 0 ? 2 : options.writers) : 1;
+    for (int i = 1; i < writers; ++i) {
+      auto more = d.connect(ConnRole::kWriter);
+      if (!more) {
+        return core::Status(more.status().code(),
+                            "cannot open database " + target + ": " + more.status().message());
+      }
+      db->more_writers_.push_back(std::move(*more));
+    }
+    db->writer_threads_.emplace_back([raw] { raw->writer_loop(*raw->writer_); });
+    for (auto& more : db->more_writers_) {
+      Conn* conn = more.get();
+      db->writer_threads_.emplace_back([raw, conn] { raw->writer_loop(*conn); });
+    }
   }
   return db;
 }
@@ -246,7 +261,7 @@ core::Status Database::write_grouped(const std::function<core::Status(Tx&)>& pha
   return request.status;
 }
 
-void Database::writer_loop() {
+void Database::writer_loop(Conn& writer) {
   std::vector<WriteRequest*> batch;
   for (;;) {
     std::shared_ptr<const std::function<core::Status(Tx&)>> follow_up;
@@ -256,7 +271,10 @@ void Database::writer_loop() {
         return !queue_.empty() || stopping_ || (follow_up_due_ && follow_up_ != nullptr);
       });
       if (queue_.empty() && stopping_) return;  // stopping, and nothing left to write
-      if (follow_up_due_ && follow_up_ != nullptr) follow_up = follow_up_;
+      if (follow_up_due_ && follow_up_ != nullptr) {
+        follow_up = follow_up_;
+        running_follow_ups_.push_back(follow_up.get());
+      }
       follow_up_due_ = false;
       const std::size_t n = std::min<std::size_t>(queue_.size(), options_.max_batch);
       batch.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
@@ -269,7 +287,7 @@ void Database::writer_loop() {
       own.phase = follow_up.get();
       batch.insert(batch.begin(), &own);
     }
-    run_batch(batch);
+    run_batch(batch, writer);
     for (WriteRequest* r : batch) {
       if (r != &own) r->finish();  // r may be gone after this
     }
@@ -277,23 +295,34 @@ void Database::writer_loop() {
       for (auto& fn : own.after_commit) fn();
     }
     batch.clear();
+    if (follow_up) {
+      {
+        std::lock_guard lock(queue_mu_);
+        running_follow_ups_.erase(
+            std::find(running_follow_ups_.begin(), running_follow_ups_.end(), follow_up.get()));
+      }
+      follow_up_done_cv_.notify_all();
+    }
   }
 }
 
 bool Database::set_follow_up(std::function<core::Status(Tx&)> phase) {
   if (options_.commit_mode != CommitMode::kGroup) return false;
-  {
-    std::lock_guard lock(queue_mu_);
-    follow_up_ = phase ? std::make_shared<const std::function<core::Status(Tx&)>>(std::move(phase))
-                       : nullptr;
-  }
-  // A batch that took the old follow-up was dequeued before this no-op
-  // phase was queued, so once the no-op's batch is done the old one is too.
-  (void)write([](Tx&) { return core::Status::ok(); });
+  std::shared_ptr<const std::function<core::Status(Tx&)>> old;
+  std::unique_lock lock(queue_mu_);
+  old = std::move(follow_up_);
+  follow_up_ =
+      phase ? std::make_shared<const std::function<core::Status(Tx&)>>(std::move(phase)) : nullptr;
+  // A writer thread takes the follow-up and says so under this lock, so no
+  // batch takes the old one from now on; wait for those that did.
+  follow_up_done_cv_.wait(lock, [&] {
+    return old == nullptr || std::find(running_follow_ups_.begin(), running_follow_ups_.end(),
+                                       old.get()) == running_follow_ups_.end();
+  });
   return true;
 }
 
-void Database::run_batch(std::vector<WriteRequest*>& batch) {
+void Database::run_batch(std::vector<WriteRequest*>& batch, Conn& writer) {
   std::vector<WriteRequest*> pending = batch;
   while (!pending.empty()) {
     // 1. The write lock, retried only against other processes.
@@ -303,7 +332,7 @@ void Database::run_batch(std::vector<WriteRequest*>& batch) {
     for (;; ++attempt) {
       counters_.tx_attempts.fetch_add(1, std::memory_order_relaxed);
       begin = guarded([&] {
-        scope.emplace(*writer_, TxMode::kWrite);
+        scope.emplace(writer, TxMode::kWrite);
         return core::Status::ok();
       });
       if (begin || begin.code() != core::Code::kBusy || attempt >= options_.max_attempts) break;
@@ -333,10 +362,10 @@ void Database::run_batch(std::vector<WriteRequest*>& batch) {
         rerun.push_back(r);
         continue;
       }
-      Tx tx(*writer_);
+      Tx tx(writer);
       std::optional<SavepointScope> savepoint;
       core::Status st = guarded([&] {
-        savepoint.emplace(*writer_);
+        savepoint.emplace(writer);
         core::Status phase_st = (*r->phase)(tx);
         if (!phase_st) return phase_st;
         savepoint->release();
@@ -385,7 +414,7 @@ void Database::run_batch(std::vector<WriteRequest*>& batch) {
       scope.reset();
     } else {
       core::Status commit = guarded([&] {
-        if (announce) driver_->announce_jobs(*writer_);
+        if (announce) driver_->announce_jobs(writer);
         scope->commit();
         return core::Status::ok();
       });
@@ -394,7 +423,10 @@ void Database::run_batch(std::vector<WriteRequest*>& batch) {
         counters_.batches.fetch_add(1, std::memory_order_relaxed);
         counters_.batched_phases.fetch_add(applied.size(), std::memory_order_relaxed);
         for (WriteRequest* r : applied) r->status = core::Status::ok();
-        if (wake) follow_up_due_ = true;
+        if (wake) {
+          std::lock_guard lock(queue_mu_);
+          follow_up_due_ = true;
+        }
         if (commit_listener_) commit_listener_(CommitInfo{wake});
       } else {
         scope.reset();

@@ -23,7 +23,8 @@
 //   (WAL lets readers run beside the writer). It sees only committed data.
 //
 // Commit modes (Options::commit_mode)
-// - kGroup (default): one writer thread owns the write connection. Callers
+// - kGroup (default): one writer thread owns the write connection (on
+//   PostgreSQL, Options::writers threads each own one: below). Callers
 //   queue their phase and wait. The writer takes every queued phase, opens
 //   one BEGIN IMMEDIATE, runs each phase inside its own SAVEPOINT (a phase
 //   that fails rolls back to its savepoint only), then COMMITs once and wakes
@@ -39,11 +40,18 @@
 // In both modes in-process writers never contend inside SQLite's busy
 // handler; busy retries only happen against other processes.
 //
-// On PostgreSQL (db/pg/driver.h) the same two modes run over one writer
-// connection per process, and other nodes write beside it. A phase can
-// then also meet kBusy after BEGIN (a deadlock between two nodes' batches,
-// a lock wait beyond lock_timeout): the transaction is retried as a whole
-// in per-request mode, and in group mode that phase alone is rolled back to
+// On PostgreSQL (db/pg/driver.h) group mode runs Options::writers writer
+// threads (2 by default), each with its own connection, taking batches from
+// the one queue: while one waits for its round trips and its COMMIT's
+// fsync, the other runs the next batch. Two of them are two writers on the
+// server like two nodes' (a phase in one batch sees another's only once it
+// committed), so they keep the guarantees nodes keep: each rests on a unique
+// index or a row lock (db/pg/driver.h). Per-request mode keeps one writer
+// connection per process. SQLite always has one writer: the file lock
+// serializes writers anyway. A phase can then also meet kBusy after BEGIN
+// (a deadlock between two batches, of this node or another, a lock wait
+// beyond lock_timeout): the transaction is retried as a whole in
+// per-request mode, and in group mode that phase alone is rolled back to
 // its savepoint and run again in the next transaction, up to max_attempts
 // in both, with the same jittered backoff; then write() returns kBusy.
 //
@@ -96,6 +104,11 @@ struct Options {
   CommitMode commit_mode = CommitMode::kGroup;
   // Group mode: at most this many phases share one transaction.
   int max_batch = 256;
+  // Group mode on PostgreSQL: writer threads, each with its own connection
+  // and batches (0: 2). SQLite always uses 1. On a 2-core machine one node's
+  // creates at 64 connections went from about 1,650/s with one writer to
+  // 2,600-3,000/s with two (docs/PERFORMANCE.md).
+  int writers = 0;
   // Schema version to migrate to; -1 = latest. A seam for tests that need a
   // file at an older version.
   int migrate_to = -1;
@@ -201,8 +214,8 @@ class Database {
   // the woken rows call for starts in the very next transaction after the
   // one that made them visible, with no thread hand-off (the job runner
   // installs its phase for unclaimed jobs here). Its after_commit callbacks run on the writer
-  // thread. nullptr removes it; returns only once the writer can no longer be running the old one.
-  // Returns false (and installs nothing) in per-request mode.
+  // thread. nullptr removes it; returns only once no writer thread can still be running the old
+  // one. Returns false (and installs nothing) in per-request mode.
   bool set_follow_up(std::function<core::Status(Tx&)> phase);
 
   // A trivial read on a read connection: ok when the database answers.
@@ -236,8 +249,8 @@ class Database {
                                  std::vector<std::function<void()>>& after_commit);
   core::Status write_grouped(const std::function<core::Status(Tx&)>& phase, TxStats* stats,
                              std::vector<std::function<void()>>& after_commit);
-  void writer_loop();
-  void run_batch(std::vector<WriteRequest*>& batch);
+  void writer_loop(Conn& writer);
+  void run_batch(std::vector<WriteRequest*>& batch, Conn& writer);
   std::unique_ptr<Conn> lease_reader();
   void return_reader(std::unique_ptr<Conn> conn);
 
@@ -247,9 +260,11 @@ class Database {
   std::function<void(const CommitInfo&)> commit_listener_;
 
   // Per-request mode: write_mu_ guards writer_. Group mode: writer_ belongs
-  // to writer_thread_ alone (after open() finished setting it up).
+  // to the first writer thread alone (after open() finished setting it up),
+  // each of more_writers_ to one more.
   std::mutex write_mu_;
   std::unique_ptr<Conn> writer_;
+  std::vector<std::unique_ptr<Conn>> more_writers_;
 
   // Group mode: the queue of phases waiting for the writer thread.
   std::mutex queue_mu_;
@@ -257,8 +272,12 @@ class Database {
   std::vector<WriteRequest*> queue_;                                   // guarded by queue_mu_
   bool stopping_ = false;                                              // guarded by queue_mu_
   std::shared_ptr<const std::function<core::Status(Tx&)>> follow_up_;  // guarded by queue_mu_
-  bool follow_up_due_ = false;  // the writer thread's own: the last COMMIT asked for a wake-up
-  std::thread writer_thread_;
+  bool follow_up_due_ = false;  // guarded by queue_mu_: a COMMIT asked for a wake-up
+  // How many writer threads run a batch that holds the follow-up, by the
+  // follow-up's address (set_follow_up waits for the old one's to end).
+  std::vector<const void*> running_follow_ups_;  // guarded by queue_mu_
+  std::condition_variable follow_up_done_cv_;    // a batch with a follow-up ended
+  std::vector<std::thread> writer_threads_;
 
   std::mutex readers_mu_;
   std::condition_variable readers_cv_;               // a reader came back

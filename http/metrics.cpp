@@ -158,7 +158,7 @@ std::string render_metrics(Context& ctx) {
   // Group commit (0 in per-request mode): rate(phases) / rate(batches) is the
   // mean number of writes sharing one transaction and fsync.
   counter("aftercommit_db_group_commit_batches_total",
-          "Group commit: transactions the writer thread committed, each holding a batch of "
+          "Group commit: transactions the writer threads committed, each holding a batch of "
           "write phases.",
           c.batches);
   counter("aftercommit_db_group_commit_phases_total",

@@ -394,6 +394,63 @@ TEST_CASE("a row another node holds past lock_timeout is busy, retried, then ans
             .is_ok());
 }
 
+TEST_CASE(
+    "group commit with two writers: a batch waiting for a row lock does not hold up the next "
+    "batch, which the other writer commits; with one writer it waits") {
+  for (const int writers : {2, 1}) {
+    CAPTURE(writers);
+    testing::TempDir dir;
+    db::Options o;
+    db::set_target(o, testing::test_db(dir));
+    o.pg.lock_timeout_ms = 30000;  // the blocked phase waits for the release, not for a timeout
+    auto holder = std::move(db::Database::open(o).value());
+    o.writers = writers;
+    auto tested = std::move(db::Database::open(o).value());
+    REQUIRE(holder
+                ->write([](db::Tx& tx) {
+                  (void)db::insert_user_if_absent(tx, "held@example.com", 1);
+                  return core::Status::ok();
+                })
+                .is_ok());
+    std::promise<void> locked, release;
+    auto holding = std::async(std::launch::async, [&] {
+      return holder->write([&](db::Tx& tx) {
+        tx.conn().exec("SELECT 1 FROM users WHERE email = 'held@example.com' FOR UPDATE");
+        locked.set_value();
+        release.get_future().wait();
+        return core::Status::ok();
+      });
+    });
+    locked.get_future().wait();
+    std::promise<void> waiting;
+    auto blocked = std::async(std::launch::async, [&] {
+      return tested->write([&](db::Tx& tx) {
+        waiting.set_value();
+        tx.conn().exec("UPDATE users SET created_at = 2 WHERE email = 'held@example.com'");
+        return core::Status::ok();
+      });
+    });
+    waiting.get_future().wait();  // its batch runs: a writer is taken
+    auto free = std::async(std::launch::async, [&] {
+      return tested->write([](db::Tx& tx) {
+        (void)db::insert_user_if_absent(tx, "free@example.com", 1);
+        return core::Status::ok();
+      });
+    });
+    if (writers == 2) {
+      CHECK(free.wait_for(std::chrono::seconds(20)) == std::future_status::ready);
+      CHECK(blocked.wait_for(std::chrono::seconds(0)) == std::future_status::timeout);
+    } else {
+      // Its batch comes after the blocked one's COMMIT, which waits for the release.
+      CHECK(free.wait_for(std::chrono::milliseconds(500)) == std::future_status::timeout);
+    }
+    release.set_value();  // whatever was checked, so that every write ends
+    CHECK(holding.get().is_ok());
+    CHECK(blocked.get().is_ok());
+    CHECK(free.get().is_ok());
+  }
+}
+
 TEST_CASE("nodes opening one fresh database at once all start, and it is migrated once") {
   // Each round, four processes' worth of Database::open race on an empty
   // database: each reads the version (none), then checks and migrates under
