@@ -104,7 +104,9 @@ bool fail_unclaimed_job(Tx& tx, std::int64_t id, int attempt, const std::string&
 // running -> completed, fenced by attempt. False when the claim was lost.
 bool complete_job(Tx& tx, std::int64_t id, int attempt, core::Millis now);
 
-// Extends a running job's lease, fenced by attempt. False when the claim was lost.
+// Extends a running job's lease, fenced by attempt. False when the claim was
+// lost, or (PostgreSQL) another transaction holds the row locked: it is
+// skipped rather than waited for (db/pg/sql.cpp, kHeartbeatJob).
 bool heartbeat_job(Tx& tx, std::int64_t id, int attempt, core::Millis lease_until);
 
 // Gives back a claim whose handler never started (shutdown): running ->

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "db/database.h"
+#include "db/jobs.h"
 #include "db/leader.h"
 #include "db/pg/driver.h"
 #include "db/users.h"
@@ -449,6 +450,112 @@ TEST_CASE(
     CHECK(blocked.get().is_ok());
     CHECK(free.get().is_ok());
   }
+}
+
+namespace {
+
+db::NewJob serial_job(const std::string& serial_key) {
+  db::NewJob job;
+  job.kind = "noop";
+  job.serial_key = serial_key;
+  return job;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "stagers of one serial key commit in id order: a second waits for the first's transaction, "
+    "another key does not") {
+  testing::TempDir dir;
+  db::Options o;
+  db::set_target(o, testing::test_db(dir));
+  o.pg.lock_timeout_ms = 30000;
+  auto first = std::move(db::Database::open(o).value());
+  auto second = std::move(db::Database::open(o).value());
+  std::promise<void> staged, release;
+  std::int64_t first_id = 0;
+  auto holding = std::async(std::launch::async, [&] {
+    return first->write([&](db::Tx& tx) {
+      first_id = db::stage_job(tx, serial_job("webhook A user:1"), 1).value();
+      staged.set_value();
+      release.get_future().wait();
+      return core::Status::ok();
+    });
+  });
+  staged.get_future().wait();
+  // Another key is not held up.
+  CHECK(second
+            ->write([](db::Tx& tx) {
+              (void)db::stage_job(tx, serial_job("webhook A user:2"), 1);
+              return core::Status::ok();
+            })
+            .is_ok());
+  std::int64_t second_id = 0;
+  auto same_key = std::async(std::launch::async, [&] {
+    return second->write([&](db::Tx& tx) {
+      second_id = db::stage_job(tx, serial_job("webhook A user:1"), 1).value();
+      return core::Status::ok();
+    });
+  });
+  // Had it committed now, its job would be runnable before the first one
+  // (not yet visible) and run beside it once that commits.
+  CHECK(same_key.wait_for(std::chrono::milliseconds(500)) == std::future_status::timeout);
+  release.set_value();
+  CHECK(holding.get().is_ok());
+  CHECK(same_key.get().is_ok());
+  CHECK(second_id > first_id);
+}
+
+TEST_CASE(
+    "a heartbeat skips a job row another transaction holds locked instead of waiting for it, "
+    "and renews it once free") {
+  testing::TempDir dir;
+  db::Options o;
+  db::set_target(o, testing::test_db(dir));
+  o.pg.lock_timeout_ms = 30000;  // a heartbeat that waited would wait for the release
+  auto holder = std::move(db::Database::open(o).value());
+  auto beater = std::move(db::Database::open(o).value());
+  std::int64_t id = 0;
+  REQUIRE(holder
+              ->write([&](db::Tx& tx) {
+                db::NewJob job;
+                job.kind = "noop";
+                (void)db::stage_job(tx, job, 1);
+                const auto claimed = db::claim_jobs(tx, 1, 2, 10000);
+                REQUIRE(claimed.size() == 1);
+                id = claimed[0].id;
+                return core::Status::ok();
+              })
+              .is_ok());
+  std::promise<void> locked, release;
+  auto holding = std::async(std::launch::async, [&] {
+    return holder->write([&](db::Tx& tx) {
+      tx.conn().exec("SELECT 1 FROM jobs WHERE id = " + std::to_string(id) + " FOR UPDATE");
+      locked.set_value();
+      release.get_future().wait();
+      return core::Status::ok();
+    });
+  });
+  locked.get_future().wait();
+  bool beat = true;
+  auto beating = std::async(std::launch::async, [&] {
+    return beater->write([&](db::Tx& tx) {
+      beat = db::heartbeat_job(tx, id, 1, 20000);
+      return core::Status::ok();
+    });
+  });
+  CHECK(beating.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  release.set_value();  // whatever was checked, so that every write ends
+  CHECK(holding.get().is_ok());
+  CHECK(beating.get().is_ok());
+  CHECK_FALSE(beat);
+  CHECK(beater
+            ->write([&](db::Tx& tx) {
+              beat = db::heartbeat_job(tx, id, 1, 20000);
+              return core::Status::ok();
+            })
+            .is_ok());
+  CHECK(beat);
 }
 
 TEST_CASE("nodes opening one fresh database at once all start, and it is migrated once") {

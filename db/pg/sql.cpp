@@ -158,12 +158,23 @@ constexpr char kUpsertJobKind[] =
     "INSERT INTO job_kinds (kind, max_attempts, timeout_ms) VALUES ($1, $2, $3) "
     "ON CONFLICT (kind) DO UPDATE SET max_attempts = excluded.max_attempts, "
     "timeout_ms = excluded.timeout_ms";
+// A job with a serial key takes a transaction advisory lock on the key
+// (namespace 7411, the key's hash) before its id is drawn: stagers of one key
+// commit in id order, so a job never becomes visible, and runnable, before
+// a lower-id job of its key that is still to commit (ids are handed out
+// before commit, and two writers, of one node or two, commit in any order).
+// The lock is taken in the materialized CTE, which the INSERT reads before
+// it evaluates the id's default; a null key takes none (the function is
+// strict). Held until COMMIT or ROLLBACK.
 constexpr char kStageJob[] =
+    "WITH serial_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(7411, hashtext($9::text))) "
     "INSERT INTO jobs (kind, args, max_attempts, priority, run_at, created_at, unique_key, "
     "timeout_ms, serial_key) "
-    "VALUES ($1, $2::jsonb, "
-    "coalesce($3::int, (SELECT max_attempts FROM job_kinds WHERE kind = $1), 5), $4, $5, $6, $7, "
-    "coalesce($8::bigint, (SELECT timeout_ms FROM job_kinds WHERE kind = $1)), $9) "
+    "SELECT $1::text, $2::jsonb, "
+    "coalesce($3::int, (SELECT max_attempts FROM job_kinds WHERE kind = $1::text), 5), $4::int, "
+    "$5::bigint, $6::bigint, $7::text, "
+    "coalesce($8::bigint, (SELECT timeout_ms FROM job_kinds WHERE kind = $1::text)), $9::text "
+    "FROM serial_lock "
     "ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL "
     "AND state NOT IN ('completed','discarded','cancelled') DO NOTHING RETURNING id";
 constexpr char kAnyRunnable[] = "SELECT EXISTS (SELECT 1 FROM jobs AS j WHERE " AC_RUNNABLE ")";
@@ -213,8 +224,14 @@ constexpr char kFailUnclaimed[] =
 constexpr char kCompleteJob[] =
     "UPDATE jobs SET state = 'completed', finished_at = $3, lease_until = NULL "
     "WHERE id = $1 AND state = 'running' AND attempt = $2";
+// A row another transaction holds locked is skipped, not waited for: that is
+// this node's other writer completing or failing the job (or a rescuer after
+// the lease expired), and a heartbeat that waited for it could deadlock with
+// that writer's batch. The next heartbeat, a third of a lease later, renews
+// a job whose completion rolled back.
 constexpr char kHeartbeatJob[] =
-    "UPDATE jobs SET lease_until = $3 WHERE id = $1 AND state = 'running' AND attempt = $2";
+    "UPDATE jobs SET lease_until = $3 WHERE id = (SELECT id FROM jobs WHERE id = $1 "
+    "AND state = 'running' AND attempt = $2 FOR UPDATE SKIP LOCKED)";
 constexpr char kReleaseJob[] =
     "UPDATE jobs SET state = CASE WHEN attempt > 1 THEN 'retryable' ELSE 'available' END, "
     "attempt = attempt - 1, lease_until = NULL "
