@@ -65,8 +65,11 @@ run: build
 # loads the machine enough to have turned up a test race, now fixed
 # (supervisor_test), and leaves timed guarantees less slack than we want
 # in CI. The crash torture's limits are in CMakeLists.txt.
-# Budget: 15 min from a clean checkout on 2 cores (.ci/run): 16 min 47 s on
-# 2026-12-01 at -j2 (commit 4313878: build 5 min 28 s, ctest 675 s; CI 987 s).
+# Budget: 15 min from a clean checkout on 2 cores (.ci/run). A fresh clone
+# of 2f93245 (2026-12-01, -j3, the crash torture beside other suites) took
+# 8 min 2 s (ctest 288 s) on a machine where 4313878 (-j2, the torture alone
+# at the end) had taken 11 min 22 s (ctest 411 s) including the packages'
+# install; CI took 987 s for 4313878's tree.
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 TEST_JOBS ?= $(shell echo $$(( $(JOBS) + 1 )))
 test: deps
