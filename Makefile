@@ -67,9 +67,9 @@ run: build
 # in CI. The crash torture's limits are in CMakeLists.txt.
 # Budget: 15 min from a clean checkout on 2 cores (.ci/run). A fresh clone
 # of 2f93245 (2026-12-01, -j3, the crash torture beside other suites) took
-# 8 min 2 s (ctest 288 s) on a machine where 4313878 (-j2, the torture alone
+# 8 min 2 s (ctest 288 s) on a machine where bb10b6f (-j2, the torture alone
 # at the end) had taken 11 min 22 s (ctest 411 s) including the packages'
-# install; CI took 987 s for 4313878's tree.
+# install; CI took 987 s for bb10b6f.
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 TEST_JOBS ?= $(shell echo $$(( $(JOBS) + 1 )))
 test: deps
