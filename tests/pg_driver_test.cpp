@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <atomic>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
@@ -59,6 +60,60 @@ class PrivateServer {
   std::string dir_;
   std::string socket_;
 };
+
+// A write on `db` that runs `hold` (a SELECT ... FOR UPDATE, a staged job)
+// and keeps its transaction open until release(): another node's
+// transaction in the middle of its work. The constructor returns once `hold`
+// ran; the destructor releases the write if nothing did.
+class OpenTransaction {
+ public:
+  OpenTransaction(db::Database& db, std::function<void(db::Tx&)> hold) : hold_(std::move(hold)) {
+    done_ = std::async(std::launch::async, [this, &db] {
+      return db.write([this](db::Tx& tx) {
+        try {
+          hold_(tx);
+        } catch (...) {
+          held_.set_value();  // the write fails; release() returns how
+          throw;
+        }
+        held_.set_value();
+        release_.get_future().wait();
+        return core::Status::ok();
+      });
+    });
+    held_.get_future().wait();
+  }
+  ~OpenTransaction() {
+    if (!released_) (void)release();
+  }
+  OpenTransaction(const OpenTransaction&) = delete;
+  OpenTransaction& operator=(const OpenTransaction&) = delete;
+
+  // Lets the write commit; returns how it ended.
+  core::Status release() {
+    released_ = true;
+    release_.set_value();
+    return done_.get();
+  }
+
+ private:
+  std::function<void(db::Tx&)> hold_;
+  std::promise<void> held_, release_;
+  std::future<core::Status> done_;
+  bool released_ = false;
+};
+
+// The row the lock tests hold: user held@example.com, inserted through `db`.
+void insert_held_user(db::Database& db) {
+  REQUIRE(db.write([](db::Tx& tx) {
+              (void)db::insert_user_if_absent(tx, "held@example.com", 1);
+              return core::Status::ok();
+            }).is_ok());
+}
+
+void lock_held_user(db::Tx& tx) {
+  tx.conn().exec("SELECT 1 FROM users WHERE email = 'held@example.com' FOR UPDATE");
+}
 
 }  // namespace
 
@@ -356,22 +411,8 @@ TEST_CASE("a row another node holds past lock_timeout is busy, retried, then ans
   o.max_attempts = 3;
   auto holder = std::move(db::Database::open(o).value());
   auto other = std::move(db::Database::open(o).value());
-  REQUIRE(holder
-              ->write([](db::Tx& tx) {
-                (void)db::insert_user_if_absent(tx, "held@example.com", 1);
-                return core::Status::ok();
-              })
-              .is_ok());
-  std::promise<void> locked, release;
-  auto holding = std::async(std::launch::async, [&] {
-    return holder->write([&](db::Tx& tx) {
-      tx.conn().exec("SELECT 1 FROM users WHERE email = 'held@example.com' FOR UPDATE");
-      locked.set_value();
-      release.get_future().wait();
-      return core::Status::ok();
-    });
-  });
-  locked.get_future().wait();
+  insert_held_user(*holder);
+  OpenTransaction holding(*holder, lock_held_user);
   int runs = 0;
   db::TxStats stats;
   core::Status st = other->write(
@@ -381,8 +422,7 @@ TEST_CASE("a row another node holds past lock_timeout is busy, retried, then ans
         return core::Status::ok();
       },
       &stats);
-  release.set_value();
-  CHECK(holding.get().is_ok());
+  CHECK(holding.release().is_ok());
   CHECK(st.code() == core::Code::kBusy);
   CHECK(runs == 3);  // --max-attempts runs of the phase, each stopped by lock_timeout
   CHECK(other->counters().busy_retries.load() == 2);
@@ -407,22 +447,8 @@ TEST_CASE(
     auto holder = std::move(db::Database::open(o).value());
     o.writers = writers;
     auto tested = std::move(db::Database::open(o).value());
-    REQUIRE(holder
-                ->write([](db::Tx& tx) {
-                  (void)db::insert_user_if_absent(tx, "held@example.com", 1);
-                  return core::Status::ok();
-                })
-                .is_ok());
-    std::promise<void> locked, release;
-    auto holding = std::async(std::launch::async, [&] {
-      return holder->write([&](db::Tx& tx) {
-        tx.conn().exec("SELECT 1 FROM users WHERE email = 'held@example.com' FOR UPDATE");
-        locked.set_value();
-        release.get_future().wait();
-        return core::Status::ok();
-      });
-    });
-    locked.get_future().wait();
+    insert_held_user(*holder);
+    OpenTransaction holding(*holder, lock_held_user);
     std::promise<void> waiting;
     auto blocked = std::async(std::launch::async, [&] {
       return tested->write([&](db::Tx& tx) {
@@ -445,8 +471,7 @@ TEST_CASE(
       // Its batch comes after the blocked one's COMMIT, which waits for the release.
       CHECK(free.wait_for(std::chrono::milliseconds(500)) == std::future_status::timeout);
     }
-    release.set_value();  // whatever was checked, so that every write ends
-    CHECK(holding.get().is_ok());
+    CHECK(holding.release().is_ok());  // whatever was checked, so that every write ends
     CHECK(blocked.get().is_ok());
     CHECK(free.get().is_ok());
   }
@@ -472,17 +497,10 @@ TEST_CASE(
   o.pg.lock_timeout_ms = 30000;
   auto first = std::move(db::Database::open(o).value());
   auto second = std::move(db::Database::open(o).value());
-  std::promise<void> staged, release;
   std::int64_t first_id = 0;
-  auto holding = std::async(std::launch::async, [&] {
-    return first->write([&](db::Tx& tx) {
-      first_id = db::stage_job(tx, serial_job("webhook A user:1"), 1).value();
-      staged.set_value();
-      release.get_future().wait();
-      return core::Status::ok();
-    });
+  OpenTransaction holding(*first, [&](db::Tx& tx) {
+    first_id = db::stage_job(tx, serial_job("webhook A user:1"), 1).value();
   });
-  staged.get_future().wait();
   // Another key is not held up.
   CHECK(second
             ->write([](db::Tx& tx) {
@@ -500,8 +518,7 @@ TEST_CASE(
   // Had it committed now, its job would be runnable before the first one
   // (not yet visible) and run beside it once that commits.
   CHECK(same_key.wait_for(std::chrono::milliseconds(500)) == std::future_status::timeout);
-  release.set_value();
-  CHECK(holding.get().is_ok());
+  CHECK(holding.release().is_ok());
   CHECK(same_key.get().is_ok());
   CHECK(second_id > first_id);
 }
@@ -527,16 +544,9 @@ TEST_CASE(
                 return core::Status::ok();
               })
               .is_ok());
-  std::promise<void> locked, release;
-  auto holding = std::async(std::launch::async, [&] {
-    return holder->write([&](db::Tx& tx) {
-      tx.conn().exec("SELECT 1 FROM jobs WHERE id = " + std::to_string(id) + " FOR UPDATE");
-      locked.set_value();
-      release.get_future().wait();
-      return core::Status::ok();
-    });
+  OpenTransaction holding(*holder, [&](db::Tx& tx) {
+    tx.conn().exec("SELECT 1 FROM jobs WHERE id = " + std::to_string(id) + " FOR UPDATE");
   });
-  locked.get_future().wait();
   bool beat = true;
   auto beating = std::async(std::launch::async, [&] {
     return beater->write([&](db::Tx& tx) {
@@ -545,8 +555,7 @@ TEST_CASE(
     });
   });
   CHECK(beating.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
-  release.set_value();  // whatever was checked, so that every write ends
-  CHECK(holding.get().is_ok());
+  CHECK(holding.release().is_ok());  // whatever was checked, so that every write ends
   CHECK(beating.get().is_ok());
   CHECK_FALSE(beat);
   CHECK(beater
